@@ -1,0 +1,45 @@
+"""Turn nipype crash files into 'which image, and why'."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+_EXC_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Exit)): (?P<message>.*)$")
+#: Exception types that are expected failures of one image (exit 1), not bugs (exit 3).
+EXPECTED = ("InputImageError", "RegistrationError", "BidsDefaceError")
+
+
+@dataclass(frozen=True)
+class Crash:
+    node: str
+    exception: str
+    message: str
+
+    @property
+    def expected(self) -> bool:
+        return self.exception.rsplit(".", 1)[-1] in EXPECTED
+
+
+def read_crash(path: Path) -> Crash:
+    """Parse a nipype text crash file (``crashfile_format = txt``)."""
+    text = path.read_text(errors="replace")
+    node = ""
+    for line in text.splitlines():
+        if line.startswith("Node:"):
+            node = line.split(":", 1)[1].strip()
+            break
+    exception, message = "Exception", text.strip().splitlines()[-1] if text.strip() else "unknown error"
+    for line in reversed(text.splitlines()):
+        match = _EXC_LINE.match(line.strip())
+        if match:
+            exception, message = match.group("type"), match.group("message")
+            break
+    return Crash(node=node, exception=exception, message=message)
+
+
+def read_crashes(crash_dir: Path) -> list[Crash]:
+    if not crash_dir.is_dir():
+        return []
+    return [read_crash(p) for p in sorted(crash_dir.glob("crash-*.txt"))]

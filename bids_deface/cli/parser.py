@@ -1,0 +1,199 @@
+"""Command-line parser (BIDS-Apps convention, fMRIPrep's option names) -> :class:`Config`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from .. import __version__
+from ..config import (
+    ANAT_SUFFIXES,
+    IMPACT_MODES,
+    SCRUB_LEVELS,
+    Config,
+    ExecutionConfig,
+    NipypeConfig,
+    WorkflowConfig,
+)
+from ..methods.deface import METHODS
+
+FAIL_CHECKS = ("brain", "face", "registration", "impact", "error")
+
+
+def _label(value: str) -> str:
+    for prefix in ("sub-", "ses-"):
+        if value.startswith(prefix):
+            value = value[len(prefix):]
+    if not value or not value.isalnum():
+        raise argparse.ArgumentTypeError(f"invalid BIDS label {value!r} (letters and digits only)")
+    return value
+
+
+def _json_file(value: str) -> dict:
+    path = Path(value)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{path}: filter file does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise argparse.ArgumentTypeError(f"{path}: must hold a JSON object of BIDS entity filters")
+    return data
+
+
+def _plugin_args(value: str) -> dict:
+    path = Path(value)
+    text = path.read_text() if path.is_file() else value
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"--plugin-args: not a JSON object or a JSON file ({err})") from err
+    if not isinstance(data, dict):
+        raise argparse.ArgumentTypeError("--plugin-args must be a JSON object")
+    return data
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {number}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser (also used to generate the documentation's CLI reference)."""
+    parser = argparse.ArgumentParser(
+        prog="bids-deface",
+        description="Deface and de-ear every anatomical image of a BIDS dataset, check that no face "
+        "is left and no brain was removed, and write BIDS derivatives with reports.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="Exit codes: 0 every image passed; 1 at least one image failed a check; "
+        "2 usage or input-dataset error; 3 internal error.",
+    )
+    parser.add_argument("bids_dir", type=Path, help="the root of the input BIDS dataset (never written to)")
+    parser.add_argument("output_dir", type=Path, help="the output folder: a BIDS derivatives dataset")
+    parser.add_argument("analysis_level", choices=["participant", "group"], help="processing stage")
+    parser.add_argument("--version", action="version", version=f"bids-deface {__version__}")
+
+    g = parser.add_argument_group("Selecting data")
+    g.add_argument("--participant-label", "--participant_label", nargs="+", type=_label, default=[],
+                   metavar="LABEL", help="participants to process (with or without 'sub-'); default: all")
+    g.add_argument("--session-label", nargs="+", type=_label, default=[], metavar="LABEL",
+                   help="sessions to process (with or without 'ses-'); default: all")
+    g.add_argument("--bids-filter-file", type=_json_file, default={}, metavar="FILE",
+                   help="a JSON file of pybids entity filters, as in fMRIPrep (e.g. {\"t1w\": {\"acquisition\": \"mprage\"}} "
+                   "or plain entities {\"acquisition\": \"mprage\"})")
+    g.add_argument("--suffixes", nargs="+", choices=ANAT_SUFFIXES, default=None, metavar="SUFFIX",
+                   help="anatomical suffixes to deface; default: every anatomical suffix present")
+    g.add_argument("--skip-bids-validation", "--skip_bids_validation", action="store_true",
+                   help="do not validate the input dataset with the BIDS validator")
+
+    g = parser.add_argument_group("Defacing")
+    g.add_argument("--method", choices=METHODS, default="deface",
+                   help="deface: remove face and ears; reface: replace them with the template's; "
+                   "shear: remove everything in front of and below a plane under the brain")
+    g.add_argument("--no-deear", dest="deear", action="store_false", help="keep the ears")
+    g.add_argument("--template", default="pydeface", help="head template with face, ear and brain masks")
+    g.add_argument("--brain-margin-mm", type=float, default=6.0,
+                   help="the template brain mask is dilated by this margin and never removed")
+    g.add_argument("--fail-on", nargs="+", choices=FAIL_CHECKS, default=list(FAIL_CHECKS),
+                   help="which failed checks make the run exit 1")
+
+    g = parser.add_argument_group("Checks and outputs")
+    g.add_argument("--impact", choices=IMPACT_MODES, default="fast",
+                   help="measure the impact of defacing on brain extraction, segmentation and registration")
+    g.add_argument("--fs-license-file", type=Path, default=None, metavar="FILE",
+                   help="FreeSurfer licence (for --impact freesurfer); default: $FS_LICENSE")
+    g.add_argument("--scrub", choices=SCRUB_LEVELS, default="default", help="metadata scrubbing policy")
+    g.add_argument("--scrub-field", action="append", default=[], metavar="NAME", help="also remove this sidecar field")
+    g.add_argument("--keep-field", action="append", default=[], metavar="NAME", help="never remove this sidecar field")
+    g.add_argument("--shift-dates", type=int, default=None, metavar="DAYS", help="shift dates by DAYS instead of removing them")
+    g.add_argument("--release-dir", type=Path, default=None, metavar="DIR",
+                   help="also write a shareable copy of the dataset: defaced images, scrubbed sidecars")
+
+    g = parser.add_argument_group("Performance and execution")
+    g.add_argument("-w", "--work-dir", type=Path, default=None,
+                   help="nipype's working directory (re-runs resume from it); default: ./work")
+    g.add_argument("--nprocs", "--nthreads", "--n_cpus", "--n-cpus", dest="nprocs", type=_positive_int,
+                   default=os.cpu_count() or 1, help="processes run at once")
+    g.add_argument("--omp-nthreads", type=_positive_int, default=None, help="threads per process (ANTs)")
+    g.add_argument("--mem-gb", "--mem_mb", dest="mem_gb", type=float, default=None, help="memory limit, GB")
+    g.add_argument("--plugin", default="MultiProc",
+                   help="nipype execution plugin: Linear, MultiProc, SLURM, SLURMGraph, SGE, PBS, LSF, ...")
+    g.add_argument("--plugin-args", type=_plugin_args, default={}, metavar="JSON",
+                   help="plugin arguments, a JSON object or file (e.g. {\"sbatch_args\": \"-p short\"})")
+    g.add_argument("--seed", type=int, default=42, help="random seed (ANTs sampling)")
+    g.add_argument("-v", "--verbose", dest="verbosity", action="count", default=0, help="more log output (-vv for debug)")
+    return parser
+
+
+def _check_paths(parser: argparse.ArgumentParser, opts: argparse.Namespace) -> None:
+    bids_dir = opts.bids_dir.expanduser().absolute()
+    output_dir = opts.output_dir.expanduser().absolute()
+    if not bids_dir.is_dir():
+        parser.error(f"{bids_dir}: the BIDS dataset folder does not exist")
+    if opts.analysis_level == "participant" and not (bids_dir / "dataset_description.json").is_file():
+        parser.error(f"{bids_dir}: not a BIDS dataset (no dataset_description.json)")
+    resolved_in, resolved_out = bids_dir.resolve(), output_dir.resolve()
+    if resolved_out == resolved_in or resolved_in in resolved_out.parents:
+        parser.error(f"{output_dir}: the output folder must be outside the input dataset {bids_dir} "
+                     "(bids_deface never writes into the input dataset)")
+    if opts.release_dir is not None:
+        release = opts.release_dir.expanduser().absolute().resolve()
+        if release in (resolved_in, resolved_out) or resolved_in in release.parents:
+            parser.error(f"{opts.release_dir}: the release folder must be outside the input dataset and the output folder")
+    if opts.impact == "freesurfer":
+        license_file = opts.fs_license_file or os.environ.get("FS_LICENSE")
+        if not license_file or not Path(license_file).is_file():
+            parser.error("--impact freesurfer needs a FreeSurfer licence: --fs-license-file FILE or FS_LICENSE")
+
+
+def parse_args(argv: list[str] | None = None) -> Config:
+    """Parse the command line into a :class:`Config`; usage errors exit with code 2."""
+    parser = build_parser()
+    opts = parser.parse_args(argv)
+    _check_paths(parser, opts)
+    bids_dir = opts.bids_dir.expanduser().absolute()
+    output_dir = opts.output_dir.expanduser().absolute()
+    work_dir = (opts.work_dir or Path.cwd() / "work").expanduser().absolute()
+    if work_dir.resolve() == bids_dir.resolve() or bids_dir.resolve() in work_dir.resolve().parents:
+        parser.error(f"{work_dir}: the work folder must be outside the input dataset {bids_dir}")
+    return Config(
+        execution=ExecutionConfig(
+            bids_dir=bids_dir,
+            output_dir=output_dir,
+            analysis_level=opts.analysis_level,
+            work_dir=work_dir,
+            participant_label=list(dict.fromkeys(opts.participant_label)),
+            session_label=list(dict.fromkeys(opts.session_label)),
+            bids_filters=opts.bids_filter_file,
+            skip_bids_validation=opts.skip_bids_validation,
+            verbosity=opts.verbosity,
+        ),
+        nipype=NipypeConfig(
+            plugin=opts.plugin,
+            plugin_args=opts.plugin_args,
+            nprocs=opts.nprocs,
+            omp_nthreads=opts.omp_nthreads or 0,
+            mem_gb=opts.mem_gb,
+        ),
+        workflow=WorkflowConfig(
+            method=opts.method,
+            deear=opts.deear,
+            suffixes=list(opts.suffixes) if opts.suffixes else list(ANAT_SUFFIXES),
+            template=opts.template,
+            brain_margin_mm=opts.brain_margin_mm,
+            impact=opts.impact,
+            fs_license_file=opts.fs_license_file,
+            scrub=opts.scrub,
+            scrub_fields=opts.scrub_field,
+            keep_fields=opts.keep_field,
+            shift_dates=opts.shift_dates,
+            release_dir=opts.release_dir.expanduser().absolute() if opts.release_dir else None,
+            fail_on=opts.fail_on,
+            seed=opts.seed,
+        ),
+    )

@@ -1,0 +1,39 @@
+"""Progress on the terminal: which participant and stage is running, done/total."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+LOGGER = logging.getLogger("bids_deface.progress")
+
+
+class Progress:
+    """A nipype ``status_callback`` counting finished nodes of the whole graph."""
+
+    def __init__(self, total: int):
+        self.total = max(total, 1)
+        self.done = 0
+        self.failed = 0
+        self.start = time.monotonic()
+        self._lock = threading.Lock()
+
+    def __call__(self, node, status: str) -> None:
+        with self._lock:
+            if status == "start":
+                LOGGER.info("[%d/%d] %s: started", self.done, self.total, _where(node))
+                return
+            self.done += 1
+            if status == "exception":
+                self.failed += 1
+                LOGGER.error("[%d/%d] %s: FAILED", self.done, self.total, _where(node))
+            else:
+                LOGGER.info("[%d/%d] %s: done (%.0f s elapsed)", self.done, self.total, _where(node),
+                            time.monotonic() - self.start)
+
+
+def _where(node) -> str:
+    parts = node.fullname.split(".")
+    subject = next((p[:-3] for p in parts if p.startswith("sub_") and p.endswith("_wf")), "")
+    return f"{subject.replace('_', '-', 1)} {parts[-2] if len(parts) > 1 else ''}/{parts[-1]}".strip()

@@ -1,0 +1,80 @@
+"""Dataset-level outputs: dataset_description.json, .bidsignore, metrics records on disk."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from bids.layout.writing import build_path
+
+from . import __version__
+from .interfaces.bids import PATH_PATTERNS
+from .methods.io import atomic_path
+
+LOGGER = logging.getLogger(__name__)
+
+BIDS_VERSION = "1.10.0"
+METRICS_GLOB = "sub-*/**/*_desc-deface_metrics.json"
+
+
+def write_json(path: Path, data) -> Path:
+    """Write JSON atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    return path
+
+
+def write_dataset_description(output_dir: Path, bids_dir: Path) -> Path:
+    """The derivatives' dataset_description.json (DatasetType derivative, GeneratedBy)."""
+    generated_by = {
+        "Name": "bids_deface",
+        "Version": __version__,
+        "CodeURL": "https://github.com/bids-deface/bids_deface",
+    }
+    container = os.environ.get("BIDS_DEFACE_CONTAINER")
+    if container:
+        generated_by["Container"] = {"Type": container.split(":", 1)[0], "Tag": container.split(":", 1)[-1]}
+    source_name = bids_dir.name
+    try:
+        source_name = json.loads((bids_dir / "dataset_description.json").read_text()).get("Name", source_name)
+    except (OSError, json.JSONDecodeError):
+        pass
+    description = {
+        "Name": f"bids_deface derivatives of {source_name}",
+        "BIDSVersion": BIDS_VERSION,
+        "DatasetType": "derivative",
+        "GeneratedBy": [generated_by],
+        "SourceDatasets": [{"URL": bids_dir.as_uri()}],
+    }
+    path = output_dir / "dataset_description.json"
+    write_json(path, description)
+    bidsignore = output_dir / ".bidsignore"
+    if not bidsignore.exists():
+        with atomic_path(bidsignore) as tmp:
+            tmp.write_text("logs/\nfigures/\n*_metrics.json\n*.html\ngroup_*\nCITATION.md\n.staging/\n")
+    return path
+
+
+def metrics_path(output_dir: Path, image) -> Path:
+    """Where an image's metrics record is written (the same names the sinks use)."""
+    entities = {**image.entities, "subject": image.subject, "modality": image.suffix, "desc": "deface",
+                "suffix": "metrics", "extension": ".json", "datatype": "anat"}
+    if image.session:
+        entities["session"] = image.session
+    relative = build_path(entities, path_patterns=PATH_PATTERNS, strict=False)
+    if relative is None:
+        raise ValueError(f"cannot name the metrics file of {image.relpath}")
+    return output_dir / relative
+
+
+def read_records(output_dir: Path) -> list[dict]:
+    """Every per-image metrics record under ``output_dir``."""
+    records = []
+    for path in sorted(output_dir.glob(METRICS_GLOB)):
+        try:
+            records.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError) as err:
+            LOGGER.error("%s: unreadable metrics record (%s)", path, err)
+    return records

@@ -1,0 +1,188 @@
+"""Thin nipype interfaces over :mod:`bids_deface.methods` (registration, masks, deface)."""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from nipype.interfaces.base import (
+    BaseInterfaceInputSpec,
+    File,
+    SimpleInterface,
+    TraitedSpec,
+    isdefined,
+    traits,
+)
+
+
+@contextmanager
+def ants_threads(n: int):
+    """Let ANTs/ITK use ``n`` threads inside this node only."""
+    names = ("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "OMP_NUM_THREADS")
+    saved = {name: os.environ.get(name) for name in names}
+    for name in names:
+        os.environ[name] = str(max(1, int(n)))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@lru_cache(maxsize=4)
+def load_template(name: str):
+    """The template head and its masks, loaded once per process."""
+    from ..data.templates import get_template
+    from ..methods.masks import TemplateMasks
+
+    tpl = get_template(name)
+    masks = TemplateMasks(
+        brain=nib.load(tpl.brain_mask),
+        face=nib.load(tpl.face_mask),
+        ears=nib.load(tpl.ears_mask),
+        features=nib.load(tpl.features),
+    )
+    return tpl, nib.load(tpl.head), masks
+
+
+class _RegisterTemplateInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="the session's reference image")
+    template = traits.Str("pydeface", usedefault=True)
+    resolution_mm = traits.Float(4.0, usedefault=True)
+    seed = traits.Int(42, usedefault=True)
+    num_threads = traits.Int(1, usedefault=True, nohash=True)
+
+
+class _RegisterTemplateOutputSpec(TraitedSpec):
+    image_to_template = File(exists=True, desc="4x4 RAS matrix, image world -> template world")
+    metrics = traits.Dict(desc="registration metrics")
+
+
+class RegisterTemplate(SimpleInterface):
+    """Multi-start affine registration of the head template to a reference image."""
+
+    input_spec = _RegisterTemplateInputSpec
+    output_spec = _RegisterTemplateOutputSpec
+
+    def _run_interface(self, runtime):
+        from ..methods.io import load_image
+        from ..methods.register import register_to_template
+
+        start = time.monotonic()
+        img = load_image(self.inputs.in_file)
+        _, head, _ = load_template(self.inputs.template)
+        with ants_threads(self.inputs.num_threads):
+            reg = register_to_template(
+                img, head, resolution_mm=self.inputs.resolution_mm, seed=self.inputs.seed, source=self.inputs.in_file
+            )
+        out = Path(runtime.cwd) / "image_to_template.txt"
+        np.savetxt(out, reg.image_to_template)
+        self._results["image_to_template"] = str(out)
+        self._results["metrics"] = {**reg.as_metrics(), "time_registration_s": round(time.monotonic() - start, 2)}
+        return runtime
+
+
+class _CoregisterInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="an image of the session")
+    reference_file = File(exists=True, mandatory=True, desc="the session's reference image")
+    resolution_mm = traits.Float(4.0, usedefault=True)
+    seed = traits.Int(42, usedefault=True)
+    num_threads = traits.Int(1, usedefault=True, nohash=True)
+
+
+class _CoregisterOutputSpec(TraitedSpec):
+    image_to_reference = File(exists=True, desc="4x4 RAS matrix, image world -> reference world")
+    metrics = traits.Dict()
+
+
+class Coregister(SimpleInterface):
+    """Rigid co-registration of an image to its session's reference image."""
+
+    input_spec = _CoregisterInputSpec
+    output_spec = _CoregisterOutputSpec
+
+    def _run_interface(self, runtime):
+        from ..methods.io import load_image
+        from ..methods.register import register_rigid
+
+        start = time.monotonic()
+        img = load_image(self.inputs.in_file)
+        reference = load_image(self.inputs.reference_file)
+        with ants_threads(self.inputs.num_threads):
+            matrix = register_rigid(img, reference, resolution_mm=self.inputs.resolution_mm, seed=self.inputs.seed)
+        out = Path(runtime.cwd) / "image_to_reference.txt"
+        np.savetxt(out, matrix)
+        self._results["image_to_reference"] = str(out)
+        self._results["metrics"] = {"time_coregistration_s": round(time.monotonic() - start, 2)}
+        return runtime
+
+
+class _DefaceInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True)
+    image_to_template = File(exists=True, mandatory=True, desc="reference world -> template world")
+    image_to_reference = File(exists=True, desc="image world -> reference world (other images of a session)")
+    template = traits.Str("pydeface", usedefault=True)
+    method = traits.Enum("deface", "reface", "shear", usedefault=True)
+    deear = traits.Bool(True, usedefault=True)
+    brain_margin_mm = traits.Float(6.0, usedefault=True)
+
+
+class _DefaceOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="the defaced image (source dtype, scaling and header)")
+    out_mask = File(exists=True, desc="deface mask: removed = 0, kept = 1")
+    brain_mask = File(exists=True, desc="template brain mask carried to the image")
+    features = File(exists=True, desc="template facial-feature labels carried to the image")
+    metrics = traits.Dict()
+
+
+class Deface(SimpleInterface):
+    """Carry the template masks onto the image, protect the brain, remove face and ears."""
+
+    input_spec = _DefaceInputSpec
+    output_spec = _DefaceOutputSpec
+
+    def _run_interface(self, runtime):
+        from ..methods.deface import apply_removal
+        from ..methods.io import load_image, save_image, write_raw
+        from ..methods.masks import image_masks, mask_image
+
+        start = time.monotonic()
+        img = load_image(self.inputs.in_file)
+        matrix = np.loadtxt(self.inputs.image_to_template)
+        if isdefined(self.inputs.image_to_reference):
+            matrix = matrix @ np.loadtxt(self.inputs.image_to_reference)
+        tpl, head, template_masks = load_template(self.inputs.template)
+        masks = image_masks(
+            img, template_masks, matrix, deear=self.inputs.deear, brain_margin_mm=self.inputs.brain_margin_mm
+        )
+        if self.inputs.method != "deface":
+            raise NotImplementedError(f"--method {self.inputs.method} is not available yet")
+        defaced = apply_removal(img, masks.removal)
+
+        cwd = Path(runtime.cwd)
+        name = Path(self.inputs.in_file).name
+        out_file = write_raw(cwd / name, defaced.header, defaced.raw)
+        self._results["out_file"] = str(out_file)
+        self._results["out_mask"] = str(save_image(mask_image(~masks.removal, img), cwd / "deface_mask.nii.gz"))
+        self._results["brain_mask"] = str(save_image(mask_image(masks.brain, img), cwd / "brain_mask.nii.gz"))
+        self._results["features"] = str(save_image(mask_image(masks.features, img), cwd / "features_dseg.nii.gz"))
+        n_voxels = int(np.prod(img.shape[:3]))
+        self._results["metrics"] = {
+            "method": self.inputs.method,
+            "template": tpl.name,
+            "deear": bool(self.inputs.deear),
+            "brain_margin_mm": float(self.inputs.brain_margin_mm),
+            "voxels_removed": defaced.voxels_removed,
+            "voxels_removed_pct": round(100.0 * defaced.voxels_removed / n_voxels, 3),
+            "brain_voxels_removed": int((masks.removal & masks.brain).sum()),
+            "time_deface_s": round(time.monotonic() - start, 2),
+        }
+        return runtime

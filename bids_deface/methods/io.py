@@ -1,0 +1,169 @@
+"""Reading, validating and writing NIfTI images.
+
+Writes are atomic (temporary file in the target folder, then :func:`os.replace`) and
+*raw*: the header written is the source header with only the fields the caller changed,
+so dtype, ``scl_slope``/``scl_inter``, qform/sform and their codes, units and extensions
+survive bit for bit.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+import tempfile
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from nibabel.volumeutils import array_to_file
+
+from .errors import InputImageError
+
+LOGGER = logging.getLogger(__name__)
+
+#: Smallest extent (voxels) along each of the three spatial axes we accept.
+MIN_SPATIAL_VOXELS = 8
+
+
+def load_image(path: str | os.PathLike, *, read_data: bool = True) -> nib.Nifti1Image:
+    """Load and validate an anatomical NIfTI image.
+
+    Parameters
+    ----------
+    path
+        A ``.nii`` or ``.nii.gz`` file.
+    read_data
+        Read every voxel once, so that a truncated or corrupt file fails here,
+        naming the file, rather than deep inside a registration.
+
+    Raises
+    ------
+    InputImageError
+        The file is missing, unreadable, truncated, not 3D/4D, too small, or its
+        affine is zero, non-finite or singular.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputImageError(path, "file does not exist")
+    try:
+        img = nib.load(path)
+    except (nib.filebasedimages.ImageFileError, OSError, ValueError, EOFError) as err:
+        raise InputImageError(path, f"not a readable NIfTI image ({err})") from err
+    if not isinstance(img, nib.Nifti1Image):  # Nifti2Image subclasses Nifti1Image
+        raise InputImageError(path, f"not a NIfTI image ({type(img).__name__})")
+    check_image(img, path)
+    if read_data:
+        try:
+            data = np.asanyarray(img.dataobj)
+        except (OSError, EOFError, ValueError, zlib.error, gzip.BadGzipFile) as err:
+            raise InputImageError(path, f"image data cannot be read; truncated or corrupt ({err})") from err
+        if not np.isfinite(data).all():
+            LOGGER.warning("%s: non-finite voxel values are treated as background", path)
+    return img
+
+
+def check_image(img: nib.Nifti1Image, path: str | os.PathLike | None = None) -> None:
+    """Check the shape and affine of an image; raise :class:`InputImageError` if unusable."""
+    shape = img.shape
+    if len(shape) not in (3, 4):
+        raise InputImageError(path, f"expected a 3D or 4D image, got {len(shape)}D with shape {shape}")
+    if min(shape[:3]) < MIN_SPATIAL_VOXELS:
+        raise InputImageError(path, f"image too small to contain a head: shape {shape}")
+    affine = img.affine
+    if affine is None or not np.isfinite(affine).all():
+        raise InputImageError(path, "affine has non-finite values")
+    linear = affine[:3, :3]
+    if not np.any(linear):
+        raise InputImageError(path, "affine is all zeros (no qform or sform)")
+    det = np.linalg.det(linear)
+    if abs(det) < 1e-6 or np.linalg.cond(linear) > 1e6:
+        raise InputImageError(path, f"affine is singular (determinant {det:.3g})")
+    zooms = np.asarray(img.header.get_zooms()[:3], dtype=float)
+    if np.any(zooms <= 0) or not np.isfinite(zooms).all():
+        raise InputImageError(path, f"voxel sizes must be positive, got {tuple(zooms)}")
+
+
+def raw_data(img: nib.Nifti1Image) -> np.ndarray:
+    """The voxel values as stored on disk (before ``scl_slope``/``scl_inter``)."""
+    dataobj = img.dataobj
+    if hasattr(dataobj, "get_unscaled"):
+        return np.asanyarray(dataobj.get_unscaled())
+    return np.asanyarray(dataobj)
+
+
+def stored_zero(header: nib.Nifti1Header) -> int | float:
+    """The stored value that decodes to 0 (or as close as the dtype allows)."""
+    dtype = header.get_data_dtype()
+    slope, inter = header.get_slope_inter()
+    if slope is None or slope == 0 or not np.isfinite(slope):
+        slope = 1.0
+    if inter is None or not np.isfinite(inter):
+        inter = 0.0
+    value = -inter / slope
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return int(np.clip(np.rint(value), info.min, info.max))
+    return dtype.type(value)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success only."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(path.suffixes)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name.split('.')[0]}.", suffix=f".tmp{suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_raw(path: str | os.PathLike, header: nib.Nifti1Header, raw: np.ndarray) -> Path:
+    """Write ``raw`` stored values with ``header`` unchanged, atomically.
+
+    nibabel's ``to_filename`` recomputes scaling and may touch the header; this does
+    not: the output differs from the source only where ``raw`` differs.
+    """
+    path = Path(path)
+    header = header.copy()
+    if raw.dtype != header.get_data_dtype():
+        raise ValueError(f"raw dtype {raw.dtype} differs from header dtype {header.get_data_dtype()}")
+    if raw.shape != header.get_data_shape():
+        raise ValueError(f"raw shape {raw.shape} differs from header shape {header.get_data_shape()}")
+    minimum_offset = 352 + header.extensions.get_sizeondisk()
+    if header.get_data_offset() < minimum_offset:
+        header.set_data_offset(minimum_offset)
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with atomic_path(path) as tmp:
+        # mtime=0 and no file name in the gzip header: identical inputs give identical bytes.
+        if opener is gzip.open:
+            with open(tmp, "wb") as raw_fh, gzip.GzipFile(filename="", mode="wb", fileobj=raw_fh, mtime=0, compresslevel=6) as fh:
+                _write_header_and_data(fh, header, raw)
+        else:
+            with open(tmp, "wb") as fh:
+                _write_header_and_data(fh, header, raw)
+    return path
+
+
+def _write_header_and_data(fh, header: nib.Nifti1Header, raw: np.ndarray) -> None:
+    header.write_to(fh)
+    offset = int(header.get_data_offset())
+    position = fh.tell()
+    if position < offset:
+        fh.write(b"\x00" * (offset - position))
+    array_to_file(raw, fh, header.get_data_dtype(), offset=offset, order="F")
+
+
+def save_image(img: nib.Nifti1Image, path: str | os.PathLike) -> Path:
+    """Save a derived image (masks, resampled copies) atomically with nibabel."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        img.to_filename(tmp)
+    return path

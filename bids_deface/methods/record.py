@@ -1,0 +1,49 @@
+"""The per-image metrics record: flat keys, units in the names, a verdict with reasons.
+
+Convention: a stage that checks something adds ``check_<name>`` (bool) and, when it
+fails, ``check_<name>_reason`` (str). :func:`finalise_record` turns them into ``status``
+("pass", "fail" or "error"), ``failed_checks`` and ``reason``. Which failed checks make
+the run exit 1 is decided later, by ``--fail-on``.
+"""
+
+from __future__ import annotations
+
+#: Checks a record may carry, in the order reasons are listed.
+CHECKS = ("brain", "registration", "face", "impact", "error")
+
+
+def finalise_record(record: dict) -> dict:
+    """Add the brain check (no brain voxel removed) and the overall verdict."""
+    record = dict(record)
+    if "brain_voxels_removed" in record and "check_brain" not in record:
+        removed = int(record["brain_voxels_removed"])
+        record["check_brain"] = removed == 0
+        if removed:
+            record["check_brain_reason"] = f"{removed} brain voxels removed"
+    failed = [name for name in CHECKS if record.get(f"check_{name}") is False]
+    record["failed_checks"] = failed
+    if "error" in failed:
+        record["status"] = "error"
+    else:
+        record["status"] = "fail" if failed else "pass"
+    record["reason"] = "; ".join(
+        record.get(f"check_{name}_reason", f"{name} check failed") for name in failed
+    )
+    record["time_total_s"] = round(sum(v for k, v in record.items() if k.startswith("time_") and k != "time_total_s"), 2)
+    return record
+
+
+def error_record(source_relpath: str, reason: str, *, stage: str = "") -> dict:
+    """The record of an image that could not be processed."""
+    return finalise_record(
+        {
+            "source_file": source_relpath,
+            "check_error": False,
+            "check_error_reason": f"{stage}: {reason}" if stage else reason,
+        }
+    )
+
+
+def fails_run(record: dict, fail_on: list[str] | tuple[str, ...]) -> bool:
+    """Does this record make the run exit 1 under ``--fail-on``?"""
+    return any(name in fail_on for name in record.get("failed_checks", []))

@@ -1,0 +1,327 @@
+"""Template-to-image registration with antspyx, and transform bookkeeping.
+
+Every transform here is a 4x4 matrix in RAS+ world millimetres that maps a point of the
+*image* (the fixed space) to the corresponding point of the *moving* space (the template,
+or a session's reference image): exactly what resampling the moving space onto the
+image's grid needs. ANTs/ITK transforms (LPS, centre-based) are converted once, in
+:func:`itk_to_ras`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ants
+import nibabel as nib
+import numpy as np
+from scipy import ndimage as ndi
+
+from .errors import RegistrationError
+
+LOGGER = logging.getLogger(__name__)
+
+_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+@dataclass(frozen=True)
+class RegistrationCriteria:
+    """When a template registration is believed. Outside these it is an error, never a bad deface."""
+
+    #: Plausible isotropic scale of the subject's head relative to the template
+    #: (a child's head is ~0.75; a header whose voxel size is wrong by 2 is outside).
+    scale_range: tuple[float, float] = (0.55, 1.6)
+    #: Largest ratio between the affine's singular values (shear / squash).
+    max_anisotropy: float = 1.6
+    #: Lowest Dice between the template head and the image head, inside the field of view.
+    min_head_dice: float = 0.80
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Result of registering the template to an image."""
+
+    #: 4x4 RAS matrix: image world point -> template world point.
+    image_to_template: np.ndarray
+    #: Dice of the template's head mask and the image's head mask (inside the image's field of view).
+    head_dice: float
+    #: Normalised mutual information of the two images in the head (1 = independent, higher is better).
+    nmi: float
+    #: Isotropic scale (cube root of the determinant) of template -> image.
+    scale: float
+    #: Ratio of the largest to the smallest singular value of the linear part.
+    anisotropy: float
+    n_starts: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def as_metrics(self) -> dict:
+        return {
+            "registration_head_dice": round(float(self.head_dice), 4),
+            "registration_nmi": round(float(self.nmi), 4),
+            "registration_scale": round(float(self.scale), 4),
+            "registration_anisotropy": round(float(self.anisotropy), 4),
+        }
+
+
+def itk_to_ras(parameters, fixed_parameters) -> np.ndarray:
+    """Convert an ITK affine (LPS; ``T(x) = A (x - c) + t + c``) to a 4x4 RAS matrix."""
+    params = np.asarray(parameters, dtype=float)
+    center = np.asarray(fixed_parameters, dtype=float)[:3]
+    linear = params[:9].reshape(3, 3)
+    translation = params[9:12]
+    lps = np.eye(4)
+    lps[:3, :3] = linear
+    lps[:3, 3] = translation + center - linear @ center
+    return _LPS @ lps @ _LPS
+
+
+def read_itk_affine(path: str | os.PathLike) -> np.ndarray:
+    """Read an ANTs ``.mat`` affine as a 4x4 RAS matrix (fixed point -> moving point)."""
+    transform = ants.read_transform(str(path))
+    return itk_to_ras(transform.parameters, transform.fixed_parameters)
+
+
+def mean_volume(img: nib.Nifti1Image) -> np.ndarray:
+    """3D float32 voxel data; a 4D image is averaged over its volumes."""
+    data = np.asanyarray(img.dataobj, dtype=np.float32)
+    if data.ndim == 4:
+        data = data.mean(axis=3)
+    return np.nan_to_num(data, copy=False)
+
+
+def downsample(img: nib.Nifti1Image, resolution_mm: float) -> nib.Nifti1Image:
+    """Block-average an image to roughly ``resolution_mm`` voxels (never upsamples).
+
+    Each axis is reduced by an integer factor, so the result is an exact anti-aliased
+    average and its affine stays exact. Fast: no interpolation.
+    """
+    data = mean_volume(img)
+    zooms = np.asarray(img.header.get_zooms()[:3], dtype=float)
+    factors = np.maximum(1, np.floor(resolution_mm / zooms + 0.25)).astype(int)
+    if np.all(factors == 1):
+        return nib.Nifti1Image(data, img.affine)
+    shape = np.asarray(data.shape) // factors
+    shape = np.maximum(shape, 1)
+    cropped = data[: shape[0] * factors[0], : shape[1] * factors[1], : shape[2] * factors[2]]
+    blocks = cropped.reshape(shape[0], factors[0], shape[1], factors[1], shape[2], factors[2])
+    small = blocks.mean(axis=(1, 3, 5), dtype=np.float32)
+    scale = np.eye(4)
+    scale[:3, :3] = np.diag(factors)
+    scale[:3, 3] = (factors - 1) / 2.0
+    return nib.Nifti1Image(small, img.affine @ scale)
+
+
+def head_mask(data: np.ndarray) -> np.ndarray:
+    """A robust head (foreground) mask for any contrast: Otsu on log intensities, largest blob, filled."""
+    from skimage.filters import threshold_otsu
+
+    values = data[np.isfinite(data)]
+    positive = values[values > 0]
+    if positive.size < 100:
+        return np.zeros(data.shape, dtype=bool)
+    logs = np.log1p(positive)
+    threshold = np.expm1(threshold_otsu(logs))
+    mask = data > threshold
+    mask = ndi.binary_opening(mask, iterations=1)
+    labels, n = ndi.label(mask)
+    if n > 1:
+        sizes = ndi.sum(mask, labels, index=np.arange(1, n + 1))
+        mask = labels == (1 + int(np.argmax(sizes)))
+    mask = ndi.binary_closing(mask, iterations=2)
+    # fill holes slice-wise along every axis (the air in sinuses and ear canals)
+    for axis in range(3):
+        mask |= _fill_along(mask, axis)
+    return mask
+
+
+def _fill_along(mask: np.ndarray, axis: int) -> np.ndarray:
+    moved = np.moveaxis(mask, axis, 0)
+    filled = np.stack([ndi.binary_fill_holes(s) for s in moved], axis=0)
+    return np.moveaxis(filled, 0, axis)
+
+
+def resample_to(
+    source: np.ndarray,
+    source_affine: np.ndarray,
+    target_shape: tuple[int, ...],
+    target_affine: np.ndarray,
+    target_to_source: np.ndarray | None = None,
+    *,
+    order: int = 1,
+    cval: float = 0.0,
+) -> np.ndarray:
+    """Resample ``source`` onto a target grid through ``target_to_source`` (RAS world 4x4)."""
+    world = np.eye(4) if target_to_source is None else target_to_source
+    vox = np.linalg.inv(source_affine) @ world @ target_affine
+    return ndi.affine_transform(
+        np.asarray(source, dtype=np.float32),
+        vox[:3, :3],
+        vox[:3, 3],
+        output_shape=tuple(target_shape[:3]),
+        order=order,
+        mode="constant",
+        cval=cval,
+        prefilter=False,
+    )
+
+
+def _to_ants(img: nib.Nifti1Image) -> ants.ANTsImage:
+    return ants.from_nibabel_nifti(nib.Nifti1Image(mean_volume(img), img.affine))
+
+
+def _normalised_mi(a: np.ndarray, b: np.ndarray, bins: int = 32) -> float:
+    """Studholme's normalised mutual information (H(A) + H(B)) / H(A, B)."""
+    if a.size < 10:
+        return 0.0
+    hist, _, _ = np.histogram2d(a, b, bins=bins)
+    p = hist / hist.sum()
+    px, py = p.sum(axis=1), p.sum(axis=0)
+
+    def entropy(q):
+        q = q[q > 0]
+        return float(-(q * np.log(q)).sum())
+
+    joint = entropy(p.ravel())
+    return (entropy(px) + entropy(py)) / joint if joint > 0 else 0.0
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    total = a.sum() + b.sum()
+    return float(2.0 * np.logical_and(a, b).sum() / total) if total else 0.0
+
+
+def register_to_template(
+    image: nib.Nifti1Image,
+    template: nib.Nifti1Image,
+    *,
+    resolution_mm: float = 4.0,
+    search_resolution_mm: float = 8.0,
+    search_degrees: float = 30.0,
+    search_step_degrees: float = 15.0,
+    seed: int = 42,
+    criteria: RegistrationCriteria = RegistrationCriteria(),
+    source: str | os.PathLike | None = None,
+) -> Registration:
+    """Affine registration of a head template to an image, with a multi-start search.
+
+    The search (ANTs ``antsAffineInitializer``) tries rotations of up to
+    ``search_degrees`` around every axis on an ``search_resolution_mm`` copy, from the
+    centres of mass; the best start is refined by a Mattes-MI affine on a
+    ``resolution_mm`` copy. Both images' world (RAS) frames are trusted for orientation,
+    so any of the 48 axis orders/flips in a correct header is handled exactly.
+
+    Raises
+    ------
+    RegistrationError
+        The result is implausible (scale, shear, head overlap): defacing with it would
+        not be trustworthy.
+    """
+    os.environ.setdefault("ANTS_RANDOM_SEED", str(seed))
+    fixed_small = downsample(image, resolution_mm)
+    moving_small = downsample(template, resolution_mm)
+    fixed = _to_ants(fixed_small)
+    moving = _to_ants(moving_small)
+    fixed_search = _to_ants(downsample(image, search_resolution_mm))
+    moving_search = _to_ants(downsample(template, search_resolution_mm))
+
+    with tempfile.TemporaryDirectory(prefix="bids_deface_reg_") as tmp:
+        init = ants.affine_initializer(
+            fixed_search,
+            moving_search,
+            search_factor=search_step_degrees,
+            radian_fraction=search_degrees / 180.0,
+            use_principal_axis=False,
+            local_search_iterations=5,
+            txfn=str(Path(tmp) / "init.mat"),
+        )
+        result = ants.registration(
+            fixed,
+            moving,
+            type_of_transform="Affine",
+            initial_transform=init,
+            aff_metric="mattes",
+            aff_sampling=32,
+            aff_random_sampling_rate=0.5,
+            aff_iterations=(100, 50),
+            aff_shrink_factors=(2, 1),
+            aff_smoothing_sigmas=(1, 0),
+            outprefix=str(Path(tmp) / "reg_"),
+            random_seed=seed,
+        )
+        matrix = read_itk_affine(result["fwdtransforms"][0])
+
+    registration = _assess(fixed_small, moving_small, matrix)
+    LOGGER.debug("registration of %s: %s", source, registration.as_metrics())
+    _check(registration, criteria, source)
+    return registration
+
+
+def _assess(fixed: nib.Nifti1Image, moving: nib.Nifti1Image, image_to_template: np.ndarray) -> Registration:
+    fixed_data = np.asanyarray(fixed.dataobj)
+    moving_data = np.asanyarray(moving.dataobj)
+    warped = resample_to(moving_data, moving.affine, fixed_data.shape, fixed.affine, image_to_template, cval=np.nan)
+    in_view = np.isfinite(warped)
+    warped = np.nan_to_num(warped)
+    fixed_head = head_mask(fixed_data)
+    moving_head = head_mask(warped) & in_view
+    head_dice = _dice(fixed_head & in_view, moving_head)
+    union = (fixed_head | moving_head) & in_view
+    nmi = _normalised_mi(fixed_data[union], warped[union])
+    linear = np.linalg.inv(image_to_template)[:3, :3]  # template -> image
+    singular = np.linalg.svd(linear, compute_uv=False)
+    return Registration(
+        image_to_template=image_to_template,
+        head_dice=head_dice,
+        nmi=nmi,
+        scale=float(abs(np.linalg.det(linear)) ** (1.0 / 3.0)),
+        anisotropy=float(singular.max() / singular.min()),
+    )
+
+
+def _check(reg: Registration, criteria: RegistrationCriteria, source) -> None:
+    low, high = criteria.scale_range
+    problems = []
+    if not low <= reg.scale <= high:
+        problems.append(f"implausible head scale {reg.scale:.2f} (expected {low}-{high}; wrong voxel size in the header?)")
+    if reg.anisotropy > criteria.max_anisotropy:
+        problems.append(f"implausible shear/squash (singular value ratio {reg.anisotropy:.2f} > {criteria.max_anisotropy})")
+    if reg.head_dice < criteria.min_head_dice:
+        problems.append(f"template head overlaps the image head poorly (Dice {reg.head_dice:.2f} < {criteria.min_head_dice})")
+    if problems:
+        raise RegistrationError(source, "template registration failed: " + "; ".join(problems))
+
+
+def register_rigid(
+    image: nib.Nifti1Image,
+    reference: nib.Nifti1Image,
+    *,
+    resolution_mm: float = 4.0,
+    seed: int = 42,
+) -> np.ndarray:
+    """Rigid co-registration of a session's reference image to another image of the session.
+
+    Returns the 4x4 RAS matrix mapping ``image`` world points to ``reference`` world
+    points. Initialised from the headers (same session, same scanner frame) and refined
+    with Mattes MI, so that images on different grids, fields of view and contrasts are
+    aligned instead of assumed aligned.
+    """
+    fixed = _to_ants(downsample(image, resolution_mm))
+    moving = _to_ants(downsample(reference, resolution_mm))
+    with tempfile.TemporaryDirectory(prefix="bids_deface_rigid_") as tmp:
+        result = ants.registration(
+            fixed,
+            moving,
+            type_of_transform="Rigid",
+            aff_metric="mattes",
+            aff_sampling=32,
+            aff_random_sampling_rate=0.5,
+            aff_iterations=(100, 50),
+            aff_shrink_factors=(2, 1),
+            aff_smoothing_sigmas=(1, 0),
+            outprefix=str(Path(tmp) / "rigid_"),
+            random_seed=seed,
+        )
+        return read_itk_affine(result["fwdtransforms"][0])

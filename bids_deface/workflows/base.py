@@ -1,0 +1,83 @@
+"""The dataset, participant and session workflows."""
+
+from __future__ import annotations
+
+from nipype.pipeline import engine as pe
+
+from ..interfaces.deface import RegisterTemplate
+from .deface import init_deface_image_wf
+
+
+def init_bids_deface_wf(*, sessions, output_dir, work_dir, options, sidecars=None, name: str = "bids_deface_wf"):
+    """One workflow for every selected participant (each a sub-workflow).
+
+    Parameters
+    ----------
+    sessions
+        :class:`bids_deface.layout.SessionPlan` objects.
+    options
+        :class:`bids_deface.config.WorkflowConfig` (method, template, margins...).
+    sidecars
+        metadata for each image's derivative sidecar, keyed by source path.
+    """
+    workflow = pe.Workflow(name=name, base_dir=str(work_dir))
+    subjects: dict[str, list] = {}
+    for plan in sessions:
+        subjects.setdefault(plan.subject, []).append(plan)
+    for subject, plans in subjects.items():
+        workflow.add_nodes([
+            init_single_subject_wf(
+                subject=subject, sessions=plans, output_dir=output_dir, options=options, sidecars=sidecars or {},
+                name=f"sub_{subject}_wf",
+            )
+        ])
+    return workflow
+
+
+def init_single_subject_wf(*, subject, sessions, output_dir, options, sidecars, omp_nthreads: int = 1,
+                           name: str = "single_subject_wf"):
+    """Every session of one participant."""
+    workflow = pe.Workflow(name=name)
+    for plan in sessions:
+        workflow.add_nodes([
+            init_session_wf(plan=plan, output_dir=output_dir, options=options, sidecars=sidecars,
+                            omp_nthreads=omp_nthreads, name=f"{plan.key}_wf")
+        ])
+    return workflow
+
+
+def init_session_wf(*, plan, output_dir, options, sidecars, omp_nthreads: int = 1, name: str = "session_wf"):
+    """One template registration per session, carried to every image of it."""
+    workflow = pe.Workflow(name=name)
+    register = pe.Node(
+        RegisterTemplate(
+            in_file=str(plan.reference.path),
+            template=options.template,
+            resolution_mm=options.registration_resolution_mm,
+            seed=options.seed,
+            num_threads=omp_nthreads,
+        ),
+        name="register_template",
+        n_procs=omp_nthreads,
+        mem_gb=1.5,
+    )
+    for image in plan.images:
+        image_wf = init_deface_image_wf(
+            image=image,
+            reference=plan.reference,
+            output_dir=str(output_dir),
+            template=options.template,
+            method=options.method,
+            deear=options.deear,
+            brain_margin_mm=options.brain_margin_mm,
+            registration_resolution_mm=options.registration_resolution_mm,
+            sidecar=sidecars.get(str(image.path)),
+            seed=options.seed,
+            omp_nthreads=omp_nthreads,
+            name=f"{image.key}_wf",
+        )
+        workflow.connect([
+            (register, image_wf, [("image_to_template", "inputnode.image_to_template"),
+                                  ("metrics", "inputnode.registration_metrics")]),
+        ])  # fmt:skip
+    return workflow

@@ -1,0 +1,97 @@
+"""Per-image defacing workflow: (co-registration) -> masks -> deface -> metrics -> outputs."""
+
+from __future__ import annotations
+
+from nipype.interfaces import utility as niu
+from nipype.pipeline import engine as pe
+
+from ..interfaces.deface import Coregister, Deface
+from ..interfaces.metrics import WriteMetrics
+from .outputs import init_image_derivatives_wf
+
+
+def init_deface_image_wf(
+    *,
+    image,
+    reference,
+    output_dir: str,
+    template: str = "pydeface",
+    method: str = "deface",
+    deear: bool = True,
+    brain_margin_mm: float = 6.0,
+    registration_resolution_mm: float = 4.0,
+    sidecar: dict | None = None,
+    seed: int = 42,
+    omp_nthreads: int = 1,
+    name: str = "deface_image_wf",
+):
+    """Deface one anatomical image with its session's template registration.
+
+    The session's reference image uses the registration directly; any other image is
+    rigidly co-registered to the reference first, and the template masks are carried
+    to its own grid through both transforms (one interpolation).
+
+    Inputs
+    ------
+    image_to_template
+        4x4 matrix file: reference world -> template world
+    registration_metrics
+        the template registration's metrics
+    """
+    workflow = pe.Workflow(name=name)
+    inputnode = pe.Node(niu.IdentityInterface(fields=["image_to_template", "registration_metrics"]), name="inputnode")
+    outputnode = pe.Node(
+        niu.IdentityInterface(fields=["defaced", "mask", "metrics", "brain_mask", "features", "metrics_dict"]),
+        name="outputnode",
+    )
+    deface = pe.Node(
+        Deface(
+            in_file=str(image.path), template=template, method=method, deear=deear, brain_margin_mm=brain_margin_mm
+        ),
+        name="deface",
+        mem_gb=2.0,
+    )
+    metrics = pe.Node(
+        WriteMetrics(
+            source_file=str(image.path),
+            source_relpath=image.relpath,
+            extra={"subject": image.subject, "session": image.session or "", "suffix": image.suffix,
+                   "reference_file": reference.relpath, "is_reference": image == reference},
+        ),
+        name="metrics",
+    )
+    records = pe.Node(niu.Merge(3), name="records", run_without_submitting=True)
+    derivatives_wf = init_image_derivatives_wf(
+        source_file=str(image.path), suffix=image.suffix, output_dir=output_dir
+    )
+    derivatives_wf.inputs.inputnode.sidecar = sidecar or {}
+
+    workflow.connect([
+        (inputnode, deface, [("image_to_template", "image_to_template")]),
+        (inputnode, records, [("registration_metrics", "in1")]),
+        (deface, records, [("metrics", "in3")]),
+        (records, metrics, [("out", "records")]),
+        (deface, derivatives_wf, [("out_file", "inputnode.defaced"), ("out_mask", "inputnode.mask")]),
+        (metrics, derivatives_wf, [("out_file", "inputnode.metrics")]),
+        (derivatives_wf, outputnode, [("outputnode.defaced", "defaced"), ("outputnode.mask", "mask"),
+                                      ("outputnode.metrics", "metrics")]),
+        (deface, outputnode, [("brain_mask", "brain_mask"), ("features", "features")]),
+        (metrics, outputnode, [("metrics", "metrics_dict")]),
+    ])  # fmt:skip
+
+    if image != reference:
+        coregister = pe.Node(
+            Coregister(
+                in_file=str(image.path), reference_file=str(reference.path),
+                resolution_mm=registration_resolution_mm, seed=seed, num_threads=omp_nthreads,
+            ),
+            name="coregister",
+            n_procs=omp_nthreads,
+        )
+        workflow.connect([
+            (coregister, deface, [("image_to_reference", "image_to_reference")]),
+            (coregister, records, [("metrics", "in2")]),
+        ])  # fmt:skip
+    else:
+        records.inputs.in2 = {}
+    return workflow
