@@ -187,6 +187,7 @@ def test_identifying_values_of_heads_like_sidecar():
     assert "2019-03-04T10:22:31.000000" in values  # the original of a shifted date
     assert "81" in values  # integers become strings
     assert identifying_values(SIDECAR, ["NotThere"]) == []
+    assert identifying_values({"StationName": "n/a", "OperatorsName": "Anonymous"}, ["StationName", "OperatorsName"]) == []
 
 
 def test_bids_sidecar_fields_per_suffix():

@@ -150,8 +150,9 @@ def _readme_with_note(bids_dir: Path, note: str, generated_by: dict) -> tuple[st
     heading = f"De-identified release ({generated_by['Name']} {generated_by['Version']})"
     underline = "=" * len(heading) if name.endswith(".rst") else ""
     block = f"## {heading}\n" if not underline else f"{heading}\n{underline}\n"
-    text = f"\n{block}\n{note.strip()}\n"
-    if original and not original.endswith(b"\n"):
+    text = f"{block}\n{note.strip()}\n"
+    if original:
+        original = original if original.endswith(b"\n") else original + b"\n"
         original += b"\n"
     return name, original + text.encode("utf-8")
 

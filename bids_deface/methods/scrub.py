@@ -44,6 +44,9 @@ LEVELS = ("none", "default", "strict")
 #: ANALYZE 7.5 leftover that can hold text as well).
 NIFTI_TEXT_FIELDS = ("descrip", "aux_file", "db_name", "intent_name", "data_type")
 _POLICY_FILE = "scrub_fields.tsv"
+#: Placeholder values that identify nobody: never reported as identifying values.
+PLACEHOLDERS = frozenset({"", "none", "null", "n/a", "na", "unknown", "anonymous", "anonymized", "anonymised",
+                          "removed", "deidentified", "de-identified", "0"})
 _ACTIONS = ("remove", "date", "keep")
 
 
@@ -247,8 +250,9 @@ def _scrub_value(value: Any, policy: ScrubPolicy, path: str, changed: list[str])
 def identifying_values(meta: dict, removed: list[str]) -> list[str]:
     """The original values of removed/changed fields, as strings, for the leftover scan.
 
-    Nested values contribute every string (and integer) leaf. Duplicates are dropped;
-    order follows ``removed``.
+    Nested values contribute every string (and integer) leaf. Duplicates and
+    placeholders (``none``, ``n/a``, ``anonymous``... see :data:`PLACEHOLDERS`) are
+    dropped; order follows ``removed``.
     """
     values: list[str] = []
     for path in removed:
@@ -258,7 +262,7 @@ def identifying_values(meta: dict, removed: list[str]) -> list[str]:
             LOGGER.debug("field %s is not in the sidecar; nothing to collect", path)
             continue
         for leaf in _leaves(value):
-            if leaf not in values:
+            if leaf not in values and leaf.strip().lower() not in PLACEHOLDERS:
                 values.append(leaf)
     return values
 
@@ -413,7 +417,7 @@ def nifti_identifying_values(img: nib.Nifti1Image, changed: list[str]) -> list[s
     for field in changed:
         if field in NIFTI_TEXT_FIELDS:
             text = bytes(img.header[field].item()).split(b"\x00")[0].decode("latin-1").strip()
-            if text and text not in values:
+            if text.lower() not in PLACEHOLDERS and text not in values:
                 values.append(text)
     return values
 
