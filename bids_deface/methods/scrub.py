@@ -1,24 +1,10 @@
 """Remove identifying metadata from BIDS JSON sidecars and NIfTI headers.
 
-The policy for sidecars is a documented table, ``bids_deface/data/scrub_fields.tsv``
-(one row per field or glob pattern, with its DICOM tag, its action in DICOM PS3.15
-Annex E Table E.1-1 and the reason); ``docs/scrubbing.md`` explains the levels:
-
-``none``
-    nothing changes.
-``default``
-    the fields of the DICOM Basic Application Level Confidentiality Profile that
-    BIDS/dcm2niix sidecars carry are removed; dates are removed, or shifted by
-    ``shift_days`` (time of day and format kept); analysis fields are protected.
-``strict``
-    ``default``, then every top-level field the BIDS specification does not define
-    for the suffix (per the ``bidsschematools`` schema) is removed, except the
-    protected analysis fields that BIDS defines.
-
-``keep_fields`` wins over every removal rule; ``scrub_fields`` adds removals. Both take
-exact names or :mod:`fnmatch` patterns, matched against keys at any depth.
-
-Functions return the names (dotted paths) of what was removed or changed, never values.
+Levels ``none``, ``default`` (DICOM PS3.15 Annex E Basic Profile fields, dates removed
+or shifted, analysis fields protected) and ``strict`` (also every field BIDS does not
+define for the suffix). The policy is the table ``bids_deface/data/scrub_fields.tsv``;
+``docs/scrubbing.md`` explains it. Functions report removed or changed field names
+(dotted paths), never values.
 """
 
 from __future__ import annotations
@@ -425,14 +411,12 @@ def nifti_identifying_values(img: nib.Nifti1Image, changed: list[str]) -> list[s
 def provenance_fields(*, tool: str, version: str, method: str, template: str, scrub_level: str | None = None) -> dict:
     """Sidecar fields recording how the image was de-identified.
 
-    BIDS (since 1.10, bids-specification PR #1772, closing issue #1709) defines
-    ``DeidentificationMethod`` and ``DeidentificationMethodCodeSequence`` for MRI and
-    PET, mirroring DICOM (0012,0063)/(0012,0064); the earlier proposal of a boolean
-    ``Defaced`` field (PR #666) was closed unmerged. We fill both: a readable method
-    string, and the DICOM code 113102 "Clean Recognizable Visual Features Option"
-    (CID 7050) plus a tool-specific code naming the method and template, in the form
-    mri_reface uses. When a metadata ``scrub_level`` other than ``none`` is given, the
-    code 113105 "Clean Descriptors Option" is added.
+    BIDS defines ``DeidentificationMethod`` and ``DeidentificationMethodCodeSequence``
+    (DICOM (0012,0063)/(0012,0064); bids-specification PR #1772, closing #1709; the
+    boolean ``Defaced`` of PR #666 was not merged). We give a readable method string,
+    DICOM CID 7050 code 113102 "Clean Recognizable Visual Features Option", a
+    tool-specific code naming method and template and, when metadata were scrubbed
+    (``scrub_level`` not ``none``), code 113105 "Clean Descriptors Option".
     """
     codes = [
         {
