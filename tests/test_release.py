@@ -219,17 +219,18 @@ def test_scan_leftovers_never_logs_values(tmp_path, caplog):
 
 # --------------------------------------------------------------------------- BIDS validator
 
+INSTALL = "npm install --prefix .cache/npm --no-audit --no-fund bids-validator@1.15.0"
+needs_validator = pytest.mark.skipif(_validator() is None, reason=f"npm bids-validator not installed: {INSTALL}")
+needs_heads = pytest.mark.skipif(not HEADS.is_dir(), reason=f"shared head data absent: {HEADS}")
+
 
 def _validate(dataset: Path) -> dict:
-    exe = _validator()
-    if exe is None:
-        pytest.skip("npm bids-validator not installed: npm install --prefix .cache/npm bids-validator@1.15.0")
-    proc = subprocess.run([exe, str(dataset), "--json"], capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run([_validator(), str(dataset), "--json"], capture_output=True, text=True, timeout=300,
+                          check=False)
     try:
-        report = json.loads(proc.stdout)
+        return json.loads(proc.stdout)
     except json.JSONDecodeError:
         pytest.fail(f"bids-validator gave no JSON (exit {proc.returncode}): {proc.stderr[-2000:]}")
-    return report
 
 
 def _errors(report: dict) -> list[str]:
@@ -238,6 +239,7 @@ def _errors(report: dict) -> list[str]:
 
 
 @pytest.mark.validator
+@needs_validator
 def test_release_of_tiny_dataset_is_valid(tiny):
     bids, replacements, sidecars, _, tmp = tiny
     summary = make_release(bids, tmp / "release", replacements, sidecars, note="Faces removed by test.")
@@ -246,21 +248,35 @@ def test_release_of_tiny_dataset_is_valid(tiny):
     assert report["summary"]["subjects"] == ["01", "02"]
 
 
-@pytest.mark.validator
-@pytest.mark.heads
-@pytest.mark.skipif(not HEADS.is_dir(), reason="shared head data absent")
-def test_release_of_heads_is_valid_and_clean(tmp_path):
-    work = tmp_path / "work"
+@pytest.fixture(scope="module")
+def heads_release(tmp_path_factory):
+    """A release of the shared heads: originals (headers scrubbed, voxels unchanged) stand in for defaced images."""
+    tmp = tmp_path_factory.mktemp("heads")
+    work = tmp / "work"
     work.mkdir()
-    images = sorted(HEADS.rglob("*.nii.gz"))
     before = _hashes(HEADS)
-    # the originals (headers scrubbed, no voxel changed) stand in for the defaced images
-    replacements, sidecars, values = _deface_and_scrub(HEADS, work, images, zero_face=False)
-    summary = make_release(HEADS, tmp_path / "release", replacements, sidecars, note="Test release of heads.")
+    replacements, sidecars, values = _deface_and_scrub(HEADS, work, sorted(HEADS.rglob("*.nii.gz")), zero_face=False)
+    summary = make_release(HEADS, tmp / "release", replacements, sidecars, note="Test release of heads.")
     assert _hashes(HEADS) == before
+    return summary, values
+
+
+@pytest.mark.heads
+@needs_heads
+def test_release_of_heads_is_clean(heads_release):
+    summary, values = heads_release
     for value in IDENTIFYING.values():
         assert value in values
+    assert len(summary.replaced) == 5 and len(summary.sidecars) == 5
     assert scan_leftovers(summary.release_dir, values) == []
+
+
+@pytest.mark.validator
+@pytest.mark.heads
+@needs_validator
+@needs_heads
+def test_release_of_heads_is_valid(heads_release):
+    summary, _ = heads_release
     report = _validate(summary.release_dir)
     assert _errors(report) == []
-    assert len(report["summary"]["subjects"]) == 4
+    assert report["summary"]["subjects"] == ["chris", "colin", "pet", "reg"]
