@@ -133,6 +133,8 @@ class _DefaceInputSpec(BaseInterfaceInputSpec):
     method = traits.Enum("deface", "reface", "shear", usedefault=True)
     deear = traits.Bool(True, usedefault=True)
     brain_margin_mm = traits.Float(6.0, usedefault=True)
+    scrub = traits.Enum("default", "strict", "none", usedefault=True, desc="NIfTI header scrubbing level")
+    keep_fields = traits.List(traits.Str, desc="header fields never cleared")
 
 
 class _DefaceOutputSpec(TraitedSpec):
@@ -153,6 +155,7 @@ class Deface(SimpleInterface):
         from ..methods.deface import apply_removal
         from ..methods.io import load_image, save_image, write_raw
         from ..methods.masks import image_masks, mask_image
+        from ..methods.scrub import ScrubPolicy, scrub_nifti
 
         start = time.monotonic()
         img = load_image(self.inputs.in_file)
@@ -166,10 +169,15 @@ class Deface(SimpleInterface):
         if self.inputs.method != "deface":
             raise NotImplementedError(f"--method {self.inputs.method} is not available yet")
         defaced = apply_removal(img, masks.removal)
+        policy = ScrubPolicy(level=self.inputs.scrub, keep_fields=tuple(self.inputs.keep_fields or ()))
+        header = defaced.header
+        scrubbed_img, header_fields = scrub_nifti(img, policy)
+        if header_fields:
+            header = scrubbed_img.header
 
         cwd = Path(runtime.cwd)
         name = Path(self.inputs.in_file).name
-        out_file = write_raw(cwd / name, defaced.header, defaced.raw)
+        out_file = write_raw(cwd / name, header, defaced.raw)
         self._results["out_file"] = str(out_file)
         self._results["out_mask"] = str(save_image(mask_image(~masks.removal, img), cwd / "deface_mask.nii.gz"))
         self._results["brain_mask"] = str(save_image(mask_image(masks.brain, img), cwd / "brain_mask.nii.gz"))
@@ -183,6 +191,7 @@ class Deface(SimpleInterface):
             "voxels_removed": defaced.voxels_removed,
             "voxels_removed_pct": round(100.0 * defaced.voxels_removed / n_voxels, 3),
             "brain_voxels_removed": int((masks.removal & masks.brain).sum()),
+            "nifti_fields_scrubbed": header_fields,
             "time_deface_s": round(time.monotonic() - start, 2),
         }
         return runtime

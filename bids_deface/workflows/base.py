@@ -8,7 +8,8 @@ from ..interfaces.deface import RegisterTemplate
 from .deface import init_deface_image_wf
 
 
-def init_bids_deface_wf(*, sessions, output_dir, work_dir, options, sidecars=None, name: str = "bids_deface_wf"):
+def init_bids_deface_wf(*, sessions, output_dir, work_dir, options, sidecars=None, omp_nthreads: int = 1,
+                        name: str = "bids_deface_wf"):
     """One workflow for every selected participant (each a sub-workflow).
 
     Parameters
@@ -28,7 +29,7 @@ def init_bids_deface_wf(*, sessions, output_dir, work_dir, options, sidecars=Non
         workflow.add_nodes([
             init_single_subject_wf(
                 subject=subject, sessions=plans, output_dir=output_dir, options=options, sidecars=sidecars or {},
-                name=f"sub_{subject}_wf",
+                omp_nthreads=omp_nthreads, name=f"sub_{subject}_wf",
             )
         ])
     return workflow
@@ -72,6 +73,8 @@ def init_session_wf(*, plan, output_dir, options, sidecars, omp_nthreads: int = 
             brain_margin_mm=options.brain_margin_mm,
             registration_resolution_mm=options.registration_resolution_mm,
             sidecar=sidecars.get(str(image.path)),
+            scrub=options.scrub,
+            keep_fields=options.keep_fields,
             seed=options.seed,
             omp_nthreads=omp_nthreads,
             name=f"{image.key}_wf",

@@ -21,6 +21,8 @@ def init_deface_image_wf(
     brain_margin_mm: float = 6.0,
     registration_resolution_mm: float = 4.0,
     sidecar: dict | None = None,
+    scrub: str = "default",
+    keep_fields: list[str] | None = None,
     seed: int = 42,
     omp_nthreads: int = 1,
     name: str = "deface_image_wf",
@@ -46,7 +48,8 @@ def init_deface_image_wf(
     )
     deface = pe.Node(
         Deface(
-            in_file=str(image.path), template=template, method=method, deear=deear, brain_margin_mm=brain_margin_mm
+            in_file=str(image.path), template=template, method=method, deear=deear, brain_margin_mm=brain_margin_mm,
+            scrub=scrub, keep_fields=list(keep_fields or []),
         ),
         name="deface",
         mem_gb=2.0,

@@ -1,0 +1,39 @@
+# bids_deface: fresh machine -> demo, tests, benchmarks, docs.
+#   make demo    create .venv, install, deface the bundled demo dataset (no download)
+#   make test    create .venv, install with test extras and test tools, run the test suite
+#   make bench   time and measure memory per stage on ../shared/data/heads (or the demo)
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+NPM_PREFIX := .cache/npm
+SHARED ?= ../shared/data/heads
+DEMO   ?= demo
+
+.PHONY: install demo test test-tools bench docs clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(PY) -m bids_deface.data.demo $(DEMO)/bids
+	$(VENV)/bin/bids-deface $(DEMO)/bids $(DEMO)/out participant -w $(DEMO)/work
+	$(VENV)/bin/bids-deface $(DEMO)/bids $(DEMO)/out group
+	@echo "Outputs in $(DEMO)/out"
+
+# Tools some tests use (headless Chromium, the npm bids-validator); tests skip when absent.
+test-tools:
+	bash .ci/test-tools.sh $(NPM_PREFIX)
+
+test: install test-tools
+	$(PY) -m pytest -n 2 --durations=15 tests
+
+bench: install
+	$(PY) benchmarks/bench_participant.py $(if $(wildcard $(SHARED)),$(SHARED),--demo)
+
+clean:
+	rm -rf $(DEMO) work build dist .pytest_cache

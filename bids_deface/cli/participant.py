@@ -1,0 +1,119 @@
+"""The participant level: plan, build the graph, run it, account for every image."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from .. import __version__
+from ..config import Config
+from ..derivatives import metrics_path, read_records, write_dataset_description, write_json
+from ..layout import DatasetError, SessionPlan, collect_sessions, index_dataset
+from ..methods.record import error_record, fails_run
+from .crashes import read_crashes
+from .progress import Progress
+
+LOGGER = logging.getLogger("bids_deface")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def sidecar_for(layout, image, options) -> dict:
+    """The defaced image's sidecar: the source metadata, scrubbed, plus provenance."""
+    from ..methods.scrub import ScrubPolicy, provenance_fields, scrub_sidecar
+
+    policy = ScrubPolicy(
+        level=options.scrub,
+        scrub_fields=tuple(options.scrub_fields),
+        keep_fields=tuple(options.keep_fields),
+        shift_days=options.shift_dates,
+    )
+    metadata = layout.get_metadata(str(image.path)) or {}
+    clean, _ = scrub_sidecar(metadata, policy, suffix=image.suffix)
+    clean.update(provenance_fields(tool="bids_deface", version=__version__, method=options.method,
+                                   template=options.template, scrub_level=options.scrub))
+    clean["Sources"] = [f"bids::{image.relpath}"]
+    return clean
+
+
+def run_participant_level(config: Config) -> int:
+    ex, wf_opts = config.execution, config.workflow
+    write_dataset_description(ex.output_dir, ex.bids_dir)
+    config.to_file(ex.log_dir / f"config_{ex.run_uuid}.json")
+    try:
+        layout = index_dataset(ex.bids_dir, database_path=ex.layout_db, validate=not ex.skip_bids_validation)
+        plans = collect_sessions(
+            layout,
+            participants=ex.participant_label,
+            sessions=ex.session_label,
+            suffixes=wf_opts.suffixes,
+            bids_filters=ex.bids_filters,
+        )
+    except DatasetError as err:
+        LOGGER.error("%s", err)
+        return EXIT_USAGE
+    images = [image for plan in plans for image in plan.images]
+    LOGGER.info("%d participant(s), %d session(s), %d image(s) to deface",
+                len({p.subject for p in plans}), len(plans), len(images))
+    sidecars = {str(image.path): sidecar_for(layout, image, wf_opts) for image in images}
+
+    from ..workflows.base import init_bids_deface_wf
+
+    workflow = init_bids_deface_wf(
+        sessions=plans, output_dir=ex.output_dir, work_dir=ex.work_dir, options=wf_opts, sidecars=sidecars,
+        omp_nthreads=config.nipype.resolved_omp_nthreads(),
+    )
+    crash_dir = ex.log_dir / ex.run_uuid
+    workflow.config["execution"].update({
+        "crashdump_dir": str(crash_dir),
+        "crashfile_format": "txt",
+        "stop_on_first_crash": False,
+        "remove_unnecessary_outputs": False,
+        "parameterize_dirs": False,
+    })
+    plugin_args = config.nipype.resolved_plugin_args()
+    if config.nipype.plugin in ("Linear", "MultiProc", "LegacyMultiProc"):
+        progress = Progress(total=len(workflow._create_flat_graph().nodes()))
+        plugin_args.setdefault("status_callback", progress)
+    try:
+        workflow.run(plugin=config.nipype.plugin, plugin_args=plugin_args)
+    except RuntimeError as err:
+        LOGGER.warning("some steps failed; details follow (%s)", str(err).splitlines()[0])
+    return account_for_images(plans, ex.output_dir, crash_dir, wf_opts.fail_on)
+
+
+def account_for_images(plans: list[SessionPlan], output_dir: Path, crash_dir: Path, fail_on) -> int:
+    """Every planned image has a metrics record: written by the graph, or an error record here."""
+    crashes = read_crashes(crash_dir)
+    internal = False
+    for plan in plans:
+        for image in plan.images:
+            path = metrics_path(output_dir, image)
+            if path.exists():
+                continue
+            reasons = [c for c in crashes if f"{image.key}_wf" in c.node.split(".")]
+            if not reasons:  # a session-level step (the template registration) failed
+                reasons = [c for c in crashes if f"{plan.key}_wf" in c.node.split(".")
+                           and not any(f"{i.key}_wf" in c.node.split(".") for i in plan.images)]
+            if reasons:
+                crash = reasons[0]
+                reason = crash.message
+                internal |= not crash.expected
+                stage = crash.node.rsplit(".", 1)[-1]
+            else:
+                reason, stage = "not processed (an earlier step failed or the run was interrupted)", ""
+            record = error_record(image.relpath, reason, stage=stage)
+            record.update({"subject": image.subject, "session": image.session or "", "suffix": image.suffix})
+            write_json(path, record)
+            LOGGER.error("%s: %s", image.relpath, record["reason"])
+
+    selected = {image.relpath for plan in plans for image in plan.images}
+    records = [r for r in read_records(output_dir) if r.get("source_file") in selected]
+    failed = [r for r in records if fails_run(r, fail_on)]
+    for record in records:
+        LOGGER.info("%-60s %s%s", record["source_file"], record["status"].upper(),
+                    f" ({record['reason']})" if record.get("reason") else "")
+    LOGGER.warning("%d image(s): %d passed, %d failed", len(records), len(records) - len(failed), len(failed))
+    if internal:
+        LOGGER.error("internal error(s): see the crash files in %s", crash_dir)
+        return EXIT_INTERNAL
+    return EXIT_FAILED if failed else EXIT_OK

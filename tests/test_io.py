@@ -1,0 +1,125 @@
+import gzip
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from bids_deface.methods.deface import apply_removal
+from bids_deface.methods.errors import InputImageError
+from bids_deface.methods.io import load_image, raw_data, stored_zero, write_raw
+
+
+def _image(shape=(20, 22, 24), dtype=np.int16, affine=None):
+    rng = np.random.default_rng(0)
+    data = rng.integers(1, 1000, size=shape).astype(dtype)
+    return nib.Nifti1Image(data, np.diag([1.0, 1.1, 1.2, 1.0]) if affine is None else affine)
+
+
+def test_missing_file_names_the_path(tmp_path):
+    with pytest.raises(InputImageError, match="does not exist") as err:
+        load_image(tmp_path / "nope.nii.gz")
+    assert "nope.nii.gz" in str(err.value)
+
+
+def test_truncated_gzip_fails_with_reason(tmp_path):
+    path = tmp_path / "sub-01_T1w.nii.gz"
+    _image().to_filename(path)
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    with pytest.raises(InputImageError, match="truncated or corrupt") as err:
+        load_image(path)
+    assert str(path) in str(err.value)
+
+
+def test_garbage_file_fails(tmp_path):
+    path = tmp_path / "sub-01_T1w.nii.gz"
+    with gzip.open(path, "wb") as fh:
+        fh.write(b"not a nifti" * 10)
+    with pytest.raises(InputImageError, match="not a readable NIfTI"):
+        load_image(path)
+
+
+@pytest.mark.parametrize(
+    ("shape", "match"), [((30, 30), "3D or 4D"), ((30, 30, 30, 2, 2), "3D or 4D"), ((4, 30, 30), "too small")]
+)
+def test_bad_shapes(tmp_path, shape, match):
+    path = tmp_path / "x.nii"
+    nib.Nifti1Image(np.zeros(shape, np.int16), np.eye(4)).to_filename(path)
+    with pytest.raises(InputImageError, match=match):
+        load_image(path)
+
+
+@pytest.mark.parametrize(
+    ("rows", "match"),
+    [
+        ([[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]], "all zeros"),
+        ([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0]], "singular"),
+    ],
+)
+def test_bad_affines(tmp_path, rows, match):
+    """An sform with a zero or singular matrix (and no qform) fails, naming the file."""
+    img = _image()
+    hdr = img.header
+    hdr["qform_code"] = 0
+    hdr["sform_code"] = 1
+    hdr["srow_x"], hdr["srow_y"], hdr["srow_z"] = rows
+    path = tmp_path / "sub-01_T1w.nii.gz"
+    nib.Nifti1Image(np.asanyarray(img.dataobj), None, hdr).to_filename(path)
+    assert np.allclose(nib.load(path).affine[:3], rows)  # nibabel kept the broken sform
+    with pytest.raises(InputImageError, match=match) as err:
+        load_image(path)
+    assert str(path) in str(err.value)
+
+
+def test_write_raw_is_bit_exact_outside_the_mask(tmp_path):
+    img = _image()
+    img.header.set_slope_inter(2.0, 5.0)
+    img.header["descrip"] = b"kept"
+    img.header.extensions.append(nib.nifti1.Nifti1Extension(6, b"a comment"))
+    img.header.set_qform(img.affine, 2)
+    img.header.set_sform(img.affine, 4)
+    src = tmp_path / "src.nii.gz"
+    img.to_filename(src)
+    loaded = nib.load(src)
+    removal = np.zeros(loaded.shape, bool)
+    removal[:5] = True
+    defaced = apply_removal(loaded, removal)
+    out = write_raw(tmp_path / "out.nii.gz", defaced.header, defaced.raw)
+    result = nib.load(out)
+    assert result.header.binaryblock == loaded.header.binaryblock
+    assert len(result.header.extensions) == 1
+    assert result.get_data_dtype() == loaded.get_data_dtype()
+    assert np.array_equal(raw_data(result)[~removal], raw_data(loaded)[~removal])
+    assert np.all(result.get_fdata()[removal] == 0.0)
+    assert (int(result.header["qform_code"]), int(result.header["sform_code"])) == (2, 4)
+
+
+def test_stored_zero_honours_scaling():
+    hdr = nib.Nifti1Header()
+    hdr.set_data_dtype(np.int16)
+    hdr.set_slope_inter(2.0, 10.0)
+    assert stored_zero(hdr) == -5
+    hdr.set_slope_inter(1.0, 0.0)
+    assert stored_zero(hdr) == 0
+
+
+def test_removal_applies_to_every_volume_of_4d():
+    img = _image(shape=(16, 16, 16, 3))
+    removal = np.zeros((16, 16, 16), bool)
+    removal[:, :4] = True
+    defaced = apply_removal(img, removal)
+    assert np.all(defaced.raw[:, :4] == 0)
+    assert np.array_equal(defaced.raw[:, 4:], np.asanyarray(img.dataobj)[:, 4:])
+    assert defaced.voxels_removed == removal.sum()
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    img = _image()
+    import bids_deface.methods.io as io
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(io, "array_to_file", boom)
+    with pytest.raises(OSError):
+        write_raw(tmp_path / "out.nii.gz", img.header, np.asanyarray(img.dataobj))
+    assert list(tmp_path.iterdir()) == []
