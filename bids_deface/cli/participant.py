@@ -11,7 +11,7 @@ from ..derivatives import metrics_path, read_records, write_dataset_description,
 from ..layout import DatasetError, SessionPlan, collect_sessions, index_dataset
 from ..methods.record import error_record, fails_run
 from .crashes import read_crashes
-from .progress import Progress
+from .progress import Progress, count_nodes
 
 LOGGER = logging.getLogger("bids_deface")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -72,7 +72,7 @@ def run_participant_level(config: Config) -> int:
     })
     plugin_args = config.nipype.resolved_plugin_args()
     if config.nipype.plugin in ("Linear", "MultiProc", "LegacyMultiProc"):
-        progress = Progress(total=len(workflow._create_flat_graph().nodes()))
+        progress = Progress(total=count_nodes(workflow))
         plugin_args.setdefault("status_callback", progress)
     try:
         workflow.run(plugin=config.nipype.plugin, plugin_args=plugin_args)

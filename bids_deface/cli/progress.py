@@ -34,6 +34,15 @@ class Progress:
 
 
 def _where(node) -> str:
+    """``sub_01_wf.sub_01_wf.sub_01_T1w_wf.deface`` -> ``sub-01: sub_01_T1w_wf.deface``."""
     parts = node.fullname.split(".")
     subject = next((p[:-3] for p in parts if p.startswith("sub_") and p.endswith("_wf")), "")
-    return f"{subject.replace('_', '-', 1)} {parts[-2] if len(parts) > 1 else ''}/{parts[-1]}".strip()
+    inner = [p for p in parts[1:] if p != f"{subject}_wf"] if subject else parts
+    return f"{subject.replace('_', '-', 1)}: {'.'.join(inner)}" if subject else ".".join(inner)
+
+
+def count_nodes(workflow) -> int:
+    """Nodes nipype will run (identity nodes are removed from the execution graph)."""
+    from nipype.interfaces.utility import IdentityInterface
+
+    return sum(not isinstance(n.interface, IdentityInterface) for n in workflow._create_flat_graph().nodes())

@@ -20,15 +20,18 @@ def _setup_logging(config: Config) -> None:
     fmt = logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s | %(message)s", "%H:%M:%S")
     root = logging.getLogger()
     root.setLevel(min(level, logging.INFO))
+    for handler in [h for h in root.handlers if getattr(h, "bids_deface", False)]:
+        root.removeHandler(handler)
+        handler.close()
     stream = logging.StreamHandler(sys.stderr)
-    stream.setFormatter(fmt)
     stream.setLevel(level)
-    root.handlers = [stream]
     config.execution.log_dir.mkdir(parents=True, exist_ok=True)
     logfile = logging.FileHandler(config.execution.log_dir / f"bids_deface_{config.execution.run_uuid}.log")
-    logfile.setFormatter(fmt)
     logfile.setLevel(logging.DEBUG if config.execution.verbosity > 1 else logging.INFO)
-    root.addHandler(logfile)
+    for handler in (stream, logfile):
+        handler.setFormatter(fmt)
+        handler.bids_deface = True
+        root.addHandler(handler)
     for name in ("nipype.workflow", "nipype.interface", "nipype.utils"):
         logging.getLogger(name).setLevel(logging.WARNING if config.execution.verbosity < 2 else logging.INFO)
 

@@ -8,9 +8,13 @@ import uuid
 from collections import defaultdict
 from pathlib import Path
 
-from niworkflows.interfaces.bids import DerivativesDataSink as _DerivativesDataSink
+from .._templateflow import isolate_templateflow
 
-from ..config import ANAT_SUFFIXES
+isolate_templateflow()  # before niworkflows imports TemplateFlow
+
+from niworkflows.interfaces.bids import DerivativesDataSink as _DerivativesDataSink  # noqa: E402
+
+from ..config import ANAT_SUFFIXES  # noqa: E402
 
 _ENTITIES = (
     "[_ses-{session}][_task-{task}][_acq-{acquisition}][_ce-{ceagent}][_rec-{reconstruction}]"

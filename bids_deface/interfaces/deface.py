@@ -176,7 +176,8 @@ class Deface(SimpleInterface):
             header = scrubbed_img.header
 
         cwd = Path(runtime.cwd)
-        name = Path(self.inputs.in_file).name
+        # uncompressed here: the sink compresses once, into the output folder
+        name = Path(self.inputs.in_file).name.replace(".nii.gz", ".nii")
         out_file = write_raw(cwd / name, header, defaced.raw)
         self._results["out_file"] = str(out_file)
         self._results["out_mask"] = str(save_image(mask_image(~masks.removal, img), cwd / "deface_mask.nii.gz"))

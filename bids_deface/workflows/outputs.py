@@ -27,7 +27,9 @@ def init_image_derivatives_wf(*, source_file: str, suffix: str, output_dir: str,
     outputnode = pe.Node(niu.IdentityInterface(fields=["defaced", "mask", "metrics"]), name="outputnode")
 
     ds_defaced = pe.Node(
-        DerivativesDataSink(base_directory=output_dir, source_file=source_file, desc="defaced", check_hdr=False),
+        DerivativesDataSink(
+            base_directory=output_dir, source_file=source_file, desc="defaced", check_hdr=False, compress=True,
+        ),
         name="ds_defaced",
         run_without_submitting=True,
     )

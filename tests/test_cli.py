@@ -1,0 +1,90 @@
+"""Usage and input-dataset errors: exit 2 before any work, naming the path and the reason."""
+
+import json
+
+import pytest
+
+from bids_deface.cli.parser import parse_args
+from bids_deface.cli.run import main
+
+
+@pytest.fixture
+def tiny_bids(tmp_path):
+    root = tmp_path / "bids"
+    (root / "sub-01" / "anat").mkdir(parents=True)
+    (root / "dataset_description.json").write_text(json.dumps({"Name": "t", "BIDSVersion": "1.10.0"}))
+    return root
+
+
+def _exit_code(argv, capsys):
+    with pytest.raises(SystemExit) as err:
+        main(argv)
+    return err.value.code, capsys.readouterr().err
+
+
+def test_missing_bids_dir(tmp_path, capsys):
+    code, err = _exit_code([str(tmp_path / "nope"), str(tmp_path / "out"), "participant"], capsys)
+    assert code == 2
+    assert "nope" in err and "does not exist" in err
+
+
+def test_not_bids(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    code, err = _exit_code([str(tmp_path / "data"), str(tmp_path / "out"), "participant"], capsys)
+    assert code == 2
+    assert "dataset_description.json" in err
+
+
+@pytest.mark.parametrize("inside", [".", "derivatives/bids_deface"])
+def test_output_inside_input_refused(tiny_bids, capsys, inside):
+    code, err = _exit_code([str(tiny_bids), str(tiny_bids / inside), "participant"], capsys)
+    assert code == 2
+    assert "outside the input dataset" in err
+    assert not (tiny_bids / "derivatives").exists()
+
+
+def test_invalid_filter_file(tiny_bids, tmp_path, capsys):
+    bad = tmp_path / "filters.json"
+    bad.write_text("{not json")
+    code, err = _exit_code([str(tiny_bids), str(tmp_path / "out"), "participant", "--bids-filter-file", str(bad)], capsys)
+    assert code == 2
+    assert "filters.json" in err and "not valid JSON" in err
+
+
+def test_unknown_participant_exits_2(tiny_bids, tmp_path, caplog):
+    code = main([str(tiny_bids), str(tmp_path / "out"), "participant", "--participant-label", "99",
+                 "--skip-bids-validation", "-w", str(tmp_path / "work")])
+    assert code == 2
+    assert "99" in caplog.text and "not found" in caplog.text
+
+
+def test_labels_with_or_without_prefix(tiny_bids, tmp_path):
+    config = parse_args([str(tiny_bids), str(tmp_path / "out"), "participant",
+                         "--participant-label", "sub-01", "02", "--session-label", "ses-A"])
+    assert config.execution.participant_label == ["01", "02"]
+    assert config.execution.session_label == ["A"]
+
+
+def test_options_fill_one_config(tiny_bids, tmp_path):
+    filters = tmp_path / "f.json"
+    filters.write_text(json.dumps({"t1w": {"acquisition": "mprage"}}))
+    config = parse_args([
+        str(tiny_bids), str(tmp_path / "out"), "participant", "--bids-filter-file", str(filters),
+        "--method", "deface", "--no-deear", "--suffixes", "T1w", "T2w", "--nprocs", "3", "--omp-nthreads", "2",
+        "--plugin", "Linear", "--plugin-args", '{"x": 1}', "-w", str(tmp_path / "w"), "--mem-gb", "4", "-vv",
+    ])
+    assert config.execution.bids_filters == {"t1w": {"acquisition": "mprage"}}
+    assert config.workflow.deear is False
+    assert config.workflow.suffixes == ["T1w", "T2w"]
+    assert (config.nipype.nprocs, config.nipype.omp_nthreads, config.nipype.plugin) == (3, 2, "Linear")
+    assert config.nipype.plugin_args == {"x": 1}
+    assert config.execution.work_dir == (tmp_path / "w").absolute()
+    assert config.execution.verbosity == 2
+    assert config.to_dict()["workflow"]["method"] == "deface"
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["--version"])
+    assert err.value.code == 0
+    assert "bids-deface" in capsys.readouterr().out
