@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
+from pathlib import Path
 
 from ..config import Config
 from ..derivatives import read_records, write_json
@@ -10,7 +13,21 @@ from ..methods.io import atomic_path
 from ..methods.record import fails_run
 
 LOGGER = logging.getLogger("bids_deface")
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def reid_rates(output_dir: Path, records: list[dict]) -> dict | None:
+    """Re-identification rates from ``bids_deface.methods.reid.reid_rates`` when it exists.
+
+    The audit is optional: without the module (or its ``reid_rates``), None.
+    """
+    if importlib.util.find_spec("bids_deface.methods.reid") is None:
+        return None
+    reid = importlib.import_module("bids_deface.methods.reid")
+    function = getattr(reid, "reid_rates", None)
+    if function is None:
+        return None
+    return function(output_dir, records)
 
 
 def run_group_level(config: Config) -> int:
@@ -42,9 +59,19 @@ def run_group_level(config: Config) -> int:
         "fail_on": list(config.workflow.fail_on),
         "failed_images": [{"source_file": r["source_file"], "reason": r.get("reason", "")} for r in failed],
     }
+    rates = reid_rates(out, records)
+    if rates is not None:
+        summary["reid"] = rates
     write_json(out / "group_summary.json", summary)
     for record in failed:
         LOGGER.error("FAILED %s: %s", record["source_file"], record.get("reason", ""))
+    try:
+        from ..reports.group import write_group_report
+
+        write_group_report(out, records, summary, failed=failed)
+    except Exception:  # noqa: BLE001 - a broken report is an internal error, never a silent pass
+        LOGGER.exception("%s: could not write the group report", out / "group.html")
+        return EXIT_INTERNAL
     LOGGER.warning("%d image(s) of %d participant(s): %d passed, %d failed the checks in --fail-on",
                    summary["n_images"], summary["n_participants"], summary["n_images"] - len(failed), len(failed))
     return EXIT_FAILED if failed else EXIT_OK
