@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import logging
 from pathlib import Path
 
@@ -21,9 +20,12 @@ def reid_rates(output_dir: Path, records: list[dict]) -> dict | None:
 
     The audit is optional: without the module (or its ``reid_rates``), None.
     """
-    if importlib.util.find_spec("bids_deface.methods.reid") is None:
+    try:
+        reid = importlib.import_module("bids_deface.methods.reid")
+    except ModuleNotFoundError as err:
+        if err.name != "bids_deface.methods.reid":
+            raise  # the module exists but one of its imports is missing: say so
         return None
-    reid = importlib.import_module("bids_deface.methods.reid")
     function = getattr(reid, "reid_rates", None)
     if function is None:
         return None

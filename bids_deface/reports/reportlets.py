@@ -279,9 +279,14 @@ def plot_render_gallery(
 
 
 def _view_order(view: str) -> tuple[float, str]:
-    """Sort views by the signed angle in their name (``yaw-m30`` < ``yaw-000`` < ``yaw-030``)."""
-    match = re.search(r"(m|-|\+|p)?(\d+)(?!.*\d)", view)
+    """Sort views by the signed angle in their name: ``yaw-m30`` < ``yaw-000`` < ``yaw-030``.
+
+    A ``-`` after a word is a separator (``yaw-030`` is +30); negative angles are written
+    ``m30``, ``neg30``, ``minus30``, ``--30`` or start the name (``-30``).
+    """
+    match = re.search(r"(\d+(?:\.\d+)?)(?!.*\d)", view)
     if not match:
         return (0.0, view)
-    sign = -1.0 if match.group(1) in ("m", "-") else 1.0
-    return (sign * float(match.group(2)), view)
+    before = view[: match.start()].lower()
+    negative = before.endswith(("m", "neg", "minus", "--")) or before == "-"
+    return ((-1.0 if negative else 1.0) * float(match.group(1)), view)
