@@ -53,6 +53,13 @@ def load_template(name: str):
     return tpl, nib.load(tpl.head), masks
 
 
+def _warp_ears(template_masks, img, matrix) -> np.ndarray:
+    from ..methods.register import resample_to
+
+    ears = template_masks.ears
+    return resample_to(np.asanyarray(ears.dataobj), ears.affine, img.shape[:3], img.affine, matrix) >= 0.5
+
+
 class _RegisterTemplateInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="the session's reference image")
     template = traits.Str("pydeface", usedefault=True)
@@ -166,9 +173,19 @@ class Deface(SimpleInterface):
         masks = image_masks(
             img, template_masks, matrix, deear=self.inputs.deear, brain_margin_mm=self.inputs.brain_margin_mm
         )
-        if self.inputs.method != "deface":
-            raise NotImplementedError(f"--method {self.inputs.method} is not available yet")
-        defaced = apply_removal(img, masks.removal)
+        removal, fill = masks.removal, None
+        if self.inputs.method == "shear":
+            from ..methods.shear import shear_mask
+
+            removal = shear_mask(img.shape, img.affine, matrix, masks.protected)
+            if self.inputs.deear:
+                removal |= _warp_ears(template_masks, img, matrix) & ~masks.protected
+        elif self.inputs.method == "reface":
+            from ..methods.reface import reface_fill
+
+            fill = reface_fill(img, head, matrix, removal)
+        masks = masks.__class__(removal=removal, brain=masks.brain, protected=masks.protected, features=masks.features)
+        defaced = apply_removal(img, removal, fill=fill)
         policy = ScrubPolicy(level=self.inputs.scrub, keep_fields=tuple(self.inputs.keep_fields or ()))
         header = defaced.header
         scrubbed_img, header_fields = scrub_nifti(img, policy)

@@ -1,0 +1,57 @@
+"""deface / shear / reface on the packaged template head (no registration needed: identity)."""
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from bids_deface.methods.deface import apply_removal
+from bids_deface.methods.masks import dilate_mm
+from bids_deface.methods.reface import reface_fill
+from bids_deface.methods.register import downsample, head_mask
+from bids_deface.methods.shear import shear_mask
+
+
+@pytest.fixture(scope="module")
+def head(template_head):
+    return downsample(template_head, 3.0)
+
+
+@pytest.fixture(scope="module")
+def brain(head):
+    """A stand-in brain: an ellipsoid in the upper head (the template's own mask is tested elsewhere)."""
+    ijk = np.indices(head.shape).reshape(3, -1).T
+    xyz = nib.affines.apply_affine(head.affine, ijk).reshape(*head.shape, 3)
+    centre = np.array([0.0, -15.0, 15.0])
+    radii = np.array([65.0, 80.0, 60.0])
+    return (((xyz - centre) / radii) ** 2).sum(-1) <= 1.0
+
+
+def test_dilate_mm_is_physical():
+    mask = np.zeros((41, 41, 21), bool)
+    mask[20, 20, 10] = True
+    dilated = dilate_mm(mask, (1.0, 1.0, 2.0), 6.0)
+    assert dilated[20, 26, 10] and not dilated[20, 27, 10]
+    assert dilated[20, 20, 13] and not dilated[20, 20, 14]
+
+
+def test_shear_never_touches_protected_and_removes_the_front_below(head, brain):
+    protected = dilate_mm(brain, head.header.get_zooms(), 6.0)
+    removal = shear_mask(head.shape, head.affine, np.eye(4), protected)
+    assert not (removal & protected).any()
+    ijk = np.argwhere(removal)
+    xyz = nib.affines.apply_affine(head.affine, ijk)
+    assert removal.sum() > 1000
+    assert np.median(xyz[:, 1]) > 0 and np.median(xyz[:, 2]) < 0  # anterior and inferior
+
+
+def test_reface_fills_with_plausible_intensities(head, brain):
+    data = np.asanyarray(head.dataobj)
+    removal = shear_mask(head.shape, head.affine, np.eye(4), dilate_mm(brain, head.header.get_zooms(), 6.0))
+    # the image is the template with another contrast scale: refacing must learn the scale
+    img = nib.Nifti1Image((data * 3.0 + 5.0).astype(np.float32), head.affine)
+    fill = reface_fill(img, head, np.eye(4), removal)
+    inside = removal & head_mask(data)
+    assert np.corrcoef(fill[inside], np.asanyarray(img.dataobj)[inside])[0, 1] > 0.95
+    assert np.all(fill[~removal] == 0)
+    defaced = apply_removal(img, removal, fill=fill)
+    assert np.allclose(defaced.raw[inside], fill[inside])
