@@ -2,6 +2,7 @@
 #   make demo    create .venv, install, deface the bundled demo dataset (no download)
 #   make test    create .venv, install with test extras and test tools, run the test suite
 #   make bench   time and measure memory per stage on ../shared/data/heads (or the demo)
+#   make docs    build the documentation (Sphinx, warnings are errors) into docs/_build/html
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -34,6 +35,11 @@ test: install test-tools
 
 bench: install
 	$(PY) benchmarks/bench_participant.py $(if $(wildcard $(SHARED)),$(SHARED),--demo)
+
+docs: install
+	$(PY) -m pip install --quiet -e ".[docs]"
+	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
+	@echo "Documentation in docs/_build/html/index.html"
 
 clean:
 	rm -rf $(DEMO) work build dist .pytest_cache
