@@ -87,8 +87,10 @@ def check_rows(record: Mapping) -> list[dict]:
 
 def face_rows(record: Mapping) -> list[tuple[str, str | float, str | float]]:
     """(view, original, defaced) detection confidences from ``face_confidence_{original,defaced}_<view>``."""
-    views = sorted({key.rsplit("_", 1)[-1] for key in record
-                    if key.startswith(("face_confidence_original_", "face_confidence_defaced_"))})
+    from .reportlets import view_order
+
+    views = sorted({key.split("_", 3)[-1] for key in record
+                    if key.startswith(("face_confidence_original_", "face_confidence_defaced_"))}, key=view_order)
     rows = []
     for view in views:
         before = record.get(f"face_confidence_original_{view}", "n/a")

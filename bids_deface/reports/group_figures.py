@@ -70,8 +70,9 @@ def plot_status(records: Sequence[Mapping], out_file: Path) -> Path:
         ax.xaxis.get_major_locator().set_params(integer=True)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-    axes[0][-1].legend(loc="lower right", fontsize=8, frameon=False)
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     fig.savefig(out_file)
     plt.close(fig)
     return out_file
@@ -80,7 +81,9 @@ def plot_status(records: Sequence[Mapping], out_file: Path) -> Path:
 def confidence_table(records: Sequence[Mapping]) -> dict[str, list[tuple[float, float, str]]]:
     """Per view, (original, defaced, status) detection confidences of every image that has both."""
     views: dict[str, list[tuple[float, float, str]]] = {}
-    names = sorted({m.group(2) for r in records for k in r if (m := _CONF.match(k))})
+    from .reportlets import view_order
+
+    names = sorted({m.group(2) for r in records for k in r if (m := _CONF.match(k))}, key=view_order)
     for view in names:
         for record in records:
             before = record.get(f"face_confidence_original_{view}")
@@ -108,8 +111,7 @@ def plot_confidence(records: Sequence[Mapping], out_file: Path) -> Path | None:
     ax.set_xticks(range(len(views)), views, rotation=30 if len(views) > 5 else 0)
     ax.set_ylabel("face detection confidence")
     ax.set_ylim(-0.03, 1.03)
-    ax.set_title("Face detection: original (blue, left) vs defaced (right, coloured by verdict)", fontsize=10,
-                 loc="left")
+    ax.set_title("Face detection confidence per view", fontsize=11, loc="left")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()

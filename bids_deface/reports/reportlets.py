@@ -245,7 +245,7 @@ def plot_render_gallery(
     plt = _matplotlib()
     out_file = Path(out_file)
     original, defaced = split_renders(renders)
-    views = sorted(set(original) | set(defaced), key=_view_order)
+    views = sorted(set(original) | set(defaced), key=view_order)
     if not views:
         fig, ax = plt.subplots(figsize=(6, 0.8))
         ax.axis("off")
@@ -278,7 +278,7 @@ def plot_render_gallery(
     return out_file
 
 
-def _view_order(view: str) -> tuple[float, str]:
+def view_order(view: str) -> tuple[float, str]:
     """Sort views by the signed angle in their name: ``yaw-m30`` < ``yaw-000`` < ``yaw-030``.
 
     A ``-`` after a word is a separator (``yaw-030`` is +30); negative angles are written
