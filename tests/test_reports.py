@@ -189,3 +189,13 @@ def test_participant_report_boilerplate_and_citation(outputs):
     assert (outputs["out"] / "CITATION.md").is_file()
     assert "Failed to generate the boilerplate" not in outputs["html"]
     assert "ANTs" in outputs["html"]
+
+
+def test_report_of_a_participant_whose_images_all_errored(tmp_path):
+    records = [make_record("03", "", "T1w", check_error=False, check_error_reason="load: truncated file")]
+    out = make_outputs(tmp_path / "out", {}, records)
+    (out / "dataset_description.json").unlink()  # nireports indexes the folder without it too
+    html = generate_participant_report(out, "03").read_text()
+    assert 'id="errors"' in html and "load: truncated file" in html
+    assert 'id="images"' not in html  # nothing to show per image
+    assert external_resources(html) == []
