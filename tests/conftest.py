@@ -42,10 +42,28 @@ def demo_bids(tmp_path_factory) -> Path:
     return make_demo_dataset(tmp_path_factory.mktemp("demo") / "bids")
 
 
-def hash_tree(root: Path) -> dict[str, str]:
-    """SHA-256 of every file under ``root`` (to prove the input is never written)."""
+def _hash_tree(root: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
+
+
+@pytest.fixture(scope="session")
+def hash_tree():
+    """SHA-256 of every file under a folder (to prove the input is never written)."""
+    return _hash_tree
+
+
+@pytest.fixture(scope="session")
+def heads_run(shared_data, tmp_path_factory):
+    """One participant-level run on ../shared/data/heads, shared by every test that needs it."""
+    from bids_deface.cli.run import main
+
+    root = tmp_path_factory.mktemp("heads_run")
+    bids = shared_data / "heads"
+    before = _hash_tree(bids)
+    code = main([str(bids), str(root / "out"), "participant", "-w", str(root / "work"), "--nprocs", "2"])
+    return {"bids": bids, "out": root / "out", "code": code, "before": before, "after": _hash_tree(bids),
+            "truth": shared_data / "truth"}

@@ -12,11 +12,9 @@ import pytest
 from bids_deface.cli.run import main
 from bids_deface.methods.io import raw_data
 
-from .conftest import hash_tree
-
 
 @pytest.fixture(scope="module")
-def run(demo_bids, tmp_path_factory):
+def run(demo_bids, tmp_path_factory, hash_tree):
     """Demo participants 01 and 02, plus broken images; one participant-level run."""
     root = tmp_path_factory.mktemp("participant")
     bids = root / "bids"
@@ -52,7 +50,7 @@ def _record(out, pattern):
     return json.loads(matches[0].read_text())
 
 
-def test_input_dataset_is_never_written(run):
+def test_input_dataset_is_never_written(run, hash_tree):
     assert hash_tree(run["bids"]) == run["before"]
 
 

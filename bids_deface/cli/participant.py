@@ -78,7 +78,18 @@ def run_participant_level(config: Config) -> int:
         workflow.run(plugin=config.nipype.plugin, plugin_args=plugin_args)
     except RuntimeError as err:
         LOGGER.warning("some steps failed; details follow (%s)", str(err).splitlines()[0])
-    return account_for_images(plans, ex.output_dir, crash_dir, wf_opts.fail_on)
+    code = account_for_images(plans, ex.output_dir, crash_dir, wf_opts.fail_on)
+    from ..reports.participant import generate_participant_report
+
+    for subject in sorted({plan.subject for plan in plans}):
+        try:
+            path = generate_participant_report(ex.output_dir, subject, options=wf_opts, run_uuid=ex.run_uuid,
+                                               log_dir=crash_dir)
+            LOGGER.info("sub-%s: report %s", subject, path)
+        except Exception:  # noqa: BLE001 - a report bug must not hide the defacing results
+            LOGGER.exception("sub-%s: could not write the participant report", subject)
+            code = EXIT_INTERNAL
+    return code
 
 
 def account_for_images(plans: list[SessionPlan], output_dir: Path, crash_dir: Path, fail_on) -> int:

@@ -8,6 +8,7 @@ from nipype.pipeline import engine as pe
 from ..interfaces.deface import Coregister, Deface
 from ..interfaces.metrics import WriteMetrics
 from .outputs import init_image_derivatives_wf
+from .reports import init_image_reports_wf
 
 
 def init_deface_image_wf(
@@ -68,6 +69,9 @@ def init_deface_image_wf(
         source_file=str(image.path), suffix=image.suffix, output_dir=output_dir
     )
     derivatives_wf.inputs.inputnode.sidecar = sidecar or {}
+    reports_wf = init_image_reports_wf(
+        source_file=str(image.path), suffix=image.suffix, output_dir=output_dir, with_renders=False
+    )
 
     workflow.connect([
         (inputnode, deface, [("image_to_template", "image_to_template")]),
@@ -80,6 +84,8 @@ def init_deface_image_wf(
                                       ("outputnode.metrics", "metrics")]),
         (deface, outputnode, [("brain_mask", "brain_mask"), ("features", "features")]),
         (metrics, outputnode, [("metrics", "metrics_dict")]),
+        (deface, reports_wf, [("out_file", "inputnode.defaced"), ("out_mask", "inputnode.mask")]),
+        (metrics, reports_wf, [("out_file", "inputnode.metrics")]),
     ])  # fmt:skip
 
     if image != reference:

@@ -1,0 +1,58 @@
+"""Integration on ../shared/data/heads (real heads with faces; skipped when absent)."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.heads
+
+IMAGES = {
+    "sub-colin/anat/sub-colin_T1w.nii.gz": "T1w",
+    "sub-pet/anat/sub-pet_T1w.nii.gz": "T1w",
+    "sub-reg/anat/sub-reg_T2w.nii.gz": "T2w",
+    "sub-chris/ses-01/anat/sub-chris_ses-01_T1w.nii.gz": "T1w",
+    "sub-chris/ses-01/anat/sub-chris_ses-01_PDw.nii.gz": "PDw",
+}
+
+
+def _record(out, source):
+    folder = out / source.rsplit("/", 1)[0]
+    stem = source.rsplit("/", 1)[1].split(".")[0]
+    entities, suffix = stem.rsplit("_", 1)
+    return json.loads((folder / f"{entities}_mod-{suffix}_desc-deface_metrics.json").read_text())
+
+
+def test_all_five_images_defaced_and_pass(heads_run):
+    assert heads_run["code"] == 0
+    for source in IMAGES:
+        record = _record(heads_run["out"], source)
+        assert record["status"] == "pass", (source, record.get("reason"))
+        assert record["voxels_removed"] > 5000, source
+        defaced = heads_run["out"] / source.replace(f"_{IMAGES[source]}.nii.gz", f"_desc-defaced_{IMAGES[source]}.nii.gz")
+        assert defaced.is_file()
+
+
+def test_pdw_defaced_through_the_t1w_of_its_session(heads_run):
+    record = _record(heads_run["out"], "sub-chris/ses-01/anat/sub-chris_ses-01_PDw.nii.gz")
+    assert record["reference_file"] == "sub-chris/ses-01/anat/sub-chris_ses-01_T1w.nii.gz"
+    assert record["is_reference"] is False and record["time_coregistration_s"] > 0
+
+
+def test_no_truth_brain_voxel_removed_in_colin(heads_run):
+    truth = np.asanyarray(nib.load(heads_run["truth"] / "sub-colin_desc-brain_mask.nii.gz").dataobj) > 0
+    out = heads_run["out"] / "sub-colin/anat"
+    mask = np.asanyarray(nib.load(out / "sub-colin_mod-T1w_desc-deface_mask.nii.gz").dataobj)
+    removed = mask == 0
+    assert removed.sum() > 5000
+    assert int((removed & truth).sum()) == 0
+    source = np.asanyarray(nib.load(heads_run["bids"] / "sub-colin/anat/sub-colin_T1w.nii.gz").dataobj)
+    defaced = np.asanyarray(nib.load(out / "sub-colin_desc-defaced_T1w.nii.gz").dataobj)
+    assert np.array_equal(defaced[truth], source[truth])
+
+
+def test_input_untouched(heads_run):
+    assert heads_run["before"] == heads_run["after"]
