@@ -197,3 +197,25 @@ def deface_phantom(ph: PhantomHead, remove=("eyes", "nose", "mouth", "chin", "ch
     data_ras[cut] = 0
     out = orient.apply_orientation(data_ras, orient.ornt_transform(orient.axcodes2ornt("RAS"), orient.axcodes2ornt(nib.aff2axcodes(ph.image.affine))))
     return nib.Nifti1Image(out.astype(np.float32), ph.image.affine, ph.image.header)
+
+
+def pydeface_data(name: str = "mean_reg2mean.nii.gz"):
+    """Path of a file shipped in the ``pydeface`` package's data folder."""
+    from pathlib import Path
+
+    import pydeface
+
+    return Path(pydeface.__file__).parent / "data" / name
+
+
+def template_head(voxel_mm: float = 2.0, name: str = "mean_reg2mean.nii.gz") -> nib.Nifti1Image:
+    """The pydeface template head (a real face) resampled to ``voxel_mm`` (linear)."""
+    from scipy import ndimage
+
+    img = nib.load(pydeface_data(name))
+    zooms = np.asarray(img.header.get_zooms()[:3], dtype=float)
+    factor = zooms / voxel_mm
+    data = ndimage.zoom(np.asarray(img.dataobj, dtype=np.float32), factor, order=1)
+    affine = img.affine.copy()
+    affine[:3, :3] = img.affine[:3, :3] @ np.diag(1 / factor)
+    return nib.Nifti1Image(data, affine)
