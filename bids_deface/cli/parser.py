@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 from pathlib import Path
 
 from .. import __version__
@@ -146,6 +147,9 @@ def _check_paths(parser: argparse.ArgumentParser, opts: argparse.Namespace) -> N
         if release in (resolved_in, resolved_out) or resolved_in in release.parents:
             parser.error(f"{opts.release_dir}: the release folder must be outside the input dataset and the output folder")
     if opts.impact == "freesurfer":
+        if shutil.which("recon-all") is None:
+            parser.error("--impact freesurfer needs FreeSurfer's recon-all on PATH (not found); "
+                         "use --impact fast or full, or install FreeSurfer")
         license_file = opts.fs_license_file or os.environ.get("FS_LICENSE")
         if not license_file or not Path(license_file).is_file():
             parser.error("--impact freesurfer needs a FreeSurfer licence: --fs-license-file FILE or FS_LICENSE")

@@ -29,7 +29,8 @@ def finalise_record(record: dict) -> dict:
     record["reason"] = "; ".join(
         record.get(f"check_{name}_reason", f"{name} check failed") for name in failed
     )
-    record["time_total_s"] = round(sum(v for k, v in record.items() if k.startswith("time_") and k != "time_total_s"), 2)
+    stages = ("registration", "coregistration", "deface", "qa", "impact")
+    record["time_total_s"] = round(sum(record.get(f"time_{stage}_s", 0.0) for stage in stages), 2)
     return record
 
 

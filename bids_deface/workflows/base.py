@@ -74,6 +74,7 @@ def init_session_wf(*, plan, output_dir, options, sidecars, omp_nthreads: int = 
             registration_resolution_mm=options.registration_resolution_mm,
             sidecar=sidecars.get(str(image.path)),
             scrub=options.scrub,
+            impact=options.impact,
             keep_fields=options.keep_fields,
             seed=options.seed,
             omp_nthreads=omp_nthreads,

@@ -6,6 +6,7 @@ from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
 from ..interfaces.deface import Coregister, Deface
+from ..interfaces.impact import Impact
 from ..interfaces.metrics import WriteMetrics
 from .outputs import init_image_derivatives_wf
 from .reports import init_image_reports_wf
@@ -24,6 +25,7 @@ def init_deface_image_wf(
     sidecar: dict | None = None,
     scrub: str = "default",
     keep_fields: list[str] | None = None,
+    impact: str = "fast",
     seed: int = 42,
     omp_nthreads: int = 1,
     name: str = "deface_image_wf",
@@ -64,7 +66,9 @@ def init_deface_image_wf(
         ),
         name="metrics",
     )
-    records = pe.Node(niu.Merge(3), name="records", run_without_submitting=True)
+    # metrics of: 1 registration, 2 co-registration, 3 deface, 4 impact, 5 face QA (empty when not run)
+    records = pe.Node(niu.Merge(5), name="records", run_without_submitting=True)
+    records.inputs.in2 = records.inputs.in4 = records.inputs.in5 = {}
     derivatives_wf = init_image_derivatives_wf(
         source_file=str(image.path), suffix=image.suffix, output_dir=output_dir
     )
@@ -101,6 +105,17 @@ def init_deface_image_wf(
             (coregister, deface, [("image_to_reference", "image_to_reference")]),
             (coregister, records, [("metrics", "in2")]),
         ])  # fmt:skip
-    else:
-        records.inputs.in2 = {}
+
+    if impact in ("fast", "full", "freesurfer"):
+        impact_node = pe.Node(
+            Impact(in_file=str(image.path), suffix=image.suffix, template=template,
+                   mode="full" if impact == "full" else "fast", seed=seed, num_threads=omp_nthreads),
+            name="impact",
+            n_procs=omp_nthreads,
+            mem_gb=2.0,
+        )
+        workflow.connect([
+            (deface, impact_node, [("out_file", "defaced")]),
+            (impact_node, records, [("metrics", "in4")]),
+        ])  # fmt:skip
     return workflow
