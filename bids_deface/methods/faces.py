@@ -57,7 +57,7 @@ class Detection:
         ``"dlib_cnn"``, ``"dlib_hog"`` or ``"opencv_haar"`` (``"opencv_haar_profile"``
         for the profile cascade).
     box
-        ``(left, top, right, bottom)`` in pixels.
+        ``(left, top, right, bottom)`` in pixels, clipped to the picture.
     confidence
         Detector score mapped to [0, 1] (see the module docstring).
     landmarks
@@ -247,10 +247,11 @@ def detect_faces(
         found += [("dlib_hog", b, s) for b, s in _dlib_hog(grey, upsample)]
     if "opencv_haar" in detectors:
         found += _opencv_haar(grey)
+    h, w = grey.shape
     dets = [
         Detection(
             detector=name,
-            box=tuple(int(v) for v in box),
+            box=(max(int(box[0]), 0), max(int(box[1]), 0), min(int(box[2]), w), min(int(box[3]), h)),
             confidence=confidence_from_score(name, score),
             landmarks=_landmarks(grey, box) if landmarks else None,
             score=float(score),

@@ -1,0 +1,107 @@
+"""Tests of bids_deface.methods.faces: detectors, confidences, surface feature check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bids_deface.methods import faces, render
+from phantoms import deface_phantom, make_head, template_head
+
+
+@pytest.fixture(scope="module")
+def template_front() -> np.ndarray:
+    return render.render_head(template_head(2.0), 0.0, size=384)
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    return make_head(voxel_mm=3.0)
+
+
+def test_blank_image_has_no_face():
+    dets = faces.detect_faces(np.zeros((256, 256), np.uint8))
+    assert dets == []
+    assert faces.max_confidence(dets) == 0.0
+
+
+def test_confidence_mapping():
+    for name in faces.DETECTORS:
+        assert faces.confidence_from_score(name, 0.0) == pytest.approx(0.5)
+        assert faces.confidence_from_score(name, 3.0) > faces.confidence_from_score(name, 0.5) > 0.5
+        assert 0.0 < faces.confidence_from_score(name, -10.0) < 0.01
+
+
+def test_detectors_find_the_template_face(template_front):
+    dets = faces.detect_faces(template_front, ("dlib_cnn", "dlib_hog"))
+    for name in ("dlib_cnn", "dlib_hog"):
+        assert faces.max_confidence(dets, name) > 0.7, name
+    best = dets[0]
+    left, top, right, bottom = best.box
+    assert 0 <= left < right <= 384 and 0 <= top < bottom <= 384
+    assert best.landmarks.shape == (68, 2)
+    seen = faces.landmark_features(best, template_front)
+    assert seen["eyes"] and seen["nose"] and seen["mouth"]
+
+
+def test_unknown_detector_and_bad_picture():
+    with pytest.raises(ValueError, match="unknown face detector"):
+        faces.detect_faces(np.zeros((32, 32), np.uint8), ("yolo",))
+    with pytest.raises(ValueError, match="2D"):
+        faces.detect_faces(np.zeros((4, 32, 32, 2), np.uint8))
+
+
+def test_haar_is_optional():
+    """OpenCV 5 wheels ship no cascades: the detector is skipped, never an error."""
+    names = faces.available_detectors()
+    assert names[:2] == ("dlib_cnn", "dlib_hog")
+    out = faces.detect_faces(np.zeros((128, 128), np.uint8), ("opencv_haar",))
+    assert out == []
+
+
+def test_surface_check_before_and_after_deface(phantom):
+    ph = phantom
+    before = faces.feature_presence(ph.image, ph.image, ph.features, ph.labels)
+    assert all(before[k] > 0.8 for k in ("eyes", "nose", "mouth", "ear_left", "ear_right"))
+    ok, reason = faces.face_check(before)
+    assert not ok and "eyes present" in reason and "nose present" in reason
+
+    full = faces.feature_presence(ph.image, deface_phantom(ph), ph.features, ph.labels)
+    assert all(full[k] < 0.1 for k in ("eyes", "nose", "mouth", "chin"))
+    assert full["ear_left"] > 0.9  # ears were kept
+    ok, reason = faces.face_check(full)
+    assert ok and reason == "no facial feature left"
+
+
+def test_half_done_deface_fails(phantom):
+    ph = phantom
+    half = faces.feature_presence(ph.image, deface_phantom(ph, remove=("mouth", "nose")), ph.features, ph.labels)
+    classes = faces.classify_features(half)
+    assert classes["mouth"] == "absent" and classes["nose"] == "absent" and classes["eyes"] == "present"
+    ok, reason = faces.face_check(half)
+    assert not ok and reason == "eyes present"
+
+
+def test_label_map_either_way_and_grid_check(phantom):
+    ph = phantom
+    inverted = {v: k for k, v in ph.labels.items()}
+    a = faces.feature_presence(ph.image, ph.image, ph.features, ph.labels)
+    b = faces.feature_presence(ph.image, ph.image, ph.features, inverted)
+    assert a == b
+    with pytest.raises(ValueError, match="grids differ"):
+        faces.feature_presence(ph.image, ph.image, ph.features[:-1], ph.labels)
+
+
+def test_theyers_rule():
+    assert faces.classify_features({"a": 0.5, "b": 0.3, "c": 0.1, "d": float("nan")}) == {
+        "a": "present", "b": "partial", "c": "absent", "d": "absent"}
+    assert faces.face_check({"eyes": 0.3, "nose": 0.0, "mouth": 0.05}) == (
+        True, "eyes partial (one partial feature allowed)")
+    ok, reason = faces.face_check({"eyes": 0.3, "nose": 0.2, "mouth": 0.0})
+    assert not ok and reason == "eyes partial, nose partial"
+    ok, reason = faces.face_check({"eyes": 0.0, "nose": 0.0, "mouth": 0.0}, brain_voxels_removed=12)
+    assert not ok and reason.startswith("12 brain voxels removed")
+    det = faces.Detection("dlib_cnn", (0, 0, 10, 10), 0.9)
+    ok, reason = faces.face_check({"eyes": 0.0}, [det])
+    assert ok and "dlib_cnn 0.90" in reason
+    assert faces.face_check({"eyes": 0.0}, [det], detection_threshold=0.8)[0] is False
