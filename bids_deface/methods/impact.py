@@ -4,13 +4,16 @@ The original and the defaced image go through the SAME small structural pipeline
 identical settings and random seeds, built from antspyx:
 
 1. resampling to an isotropic working grid (``resolution_mm``);
-2. N4 bias-field correction inside a head mask (``ants.get_mask``);
-3. registration of a head template to the image: affine ("fast"), then SyN ("full");
+2. N4 bias-field correction inside a head mask (``ants.get_mask``: above the mean);
+3. registration of a head template to the image: affine ("fast"), then SyN ("full"),
+   on a coarse pyramid (8 and 4 mm for the affine stage), the metric restricted to the
+   head mask;
 4. brain extraction: the template brain mask carried by that registration, refined by
    dropping voxels darker than 10 % of the robust maximum inside it (air, bone) and
    keeping the largest connected component with holes filled;
-5. three-class tissue segmentation with Atropos (k-means initialisation, fixed seed)
-   inside the brain mask; classes are named by their intensity order for the contrast.
+5. three-class tissue segmentation inside the brain mask: deterministic 1D k-means of
+   the intensities ("fast") or Atropos with MRF smoothing ("full"); classes are named
+   by their intensity order for the contrast (``TISSUE_ORDER``).
 
 The outputs are compared (see :mod:`bids_deface.methods.overlap`): brain Dice / IoU,
 tissue IoU and volume change, gray/white CNR, the displacement of brain voxels between
@@ -19,10 +22,19 @@ original's brain mask (which must be exactly 0 for a defacing that spares the br
 The approach follows Theyers et al. (2021), Front. Psychiatry 12:617997, who compared
 FreeSurfer outputs on original and defaced scans.
 
-ANTs threading follows ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS`` of the caller's
-environment; this module sets no global state at import. The ANTs registration random
-seed is a module-level setting of antspyx (``ants.config._random_seed``), so it is set
-for the duration of each registration call and restored afterwards.
+Determinism. ANTs threading follows ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS`` of the
+caller's environment; this module sets no global state at import. The same input gives
+the same metrics (``time_*`` keys aside) whatever the thread count:
+
+* the affine stage uses the global-correlation metric (``GC``, as ANTs' "Repro"
+  registration presets do) with seeded random sampling: Mattes mutual information with
+  random sampling is NOT reproducible with more than one thread, even with a fixed
+  seed (measured: parameter differences up to 1e-2 between identical runs);
+* the SyN stage uses Mattes MI on all voxels (no random sampling), reproducible;
+* the antspyx registration seed is a module-level setting (``ants.config._random_seed``),
+  set for the duration of each registration call and restored afterwards;
+* Atropos ("full" mode) runs with ``-r 0`` (constant seed); "fast" mode uses a
+  deterministic numpy k-means.
 """
 
 from __future__ import annotations
@@ -44,7 +56,7 @@ LOGGER = logging.getLogger(__name__)
 
 MODES = ("fast", "full")
 
-#: Order of the three Atropos classes (darkest first) per contrast.
+#: Order of the three tissue classes (darkest first) per contrast.
 TISSUE_ORDER: dict[str, tuple[str, str, str]] = {
     "T1w": ("csf", "gm", "wm"),
     "T2w": ("wm", "gm", "csf"),
@@ -159,8 +171,15 @@ def _n4_shrink_factor(image, target_mm: float = N4_GRID_MM) -> int:
     return max(1, int(round(target_mm / min(image.spacing))))
 
 
-def _register(fixed, moving, mode: str, seed: int) -> tuple[list[str], dict[str, float]]:
+def _register(
+    fixed, moving, fixed_mask, mode: str, seed: int
+) -> tuple[list[str], dict[str, float]]:
     """Register ``moving`` (template) to ``fixed`` (subject), deterministically.
+
+    The metric is evaluated inside ``fixed_mask`` (the subject's head): voxels that
+    defacing set to 0 then do not pull the template face (measured on the pydeface head:
+    0.08 mm mean brain displacement between original and defaced with the mask, 1.35 mm
+    without).
 
     Returns the forward transform list (maps subject points to template points, and the
     template image onto the subject grid) and the time per stage in seconds.
@@ -174,8 +193,8 @@ def _register(fixed, moving, mode: str, seed: int) -> tuple[list[str], dict[str,
             fixed,
             moving,
             type_of_transform="Affine",
-            aff_metric="mattes",
-            aff_sampling=32,
+            mask=fixed_mask,
+            aff_metric="GC",
             aff_random_sampling_rate=0.2,
             aff_iterations=(100, 50),
             aff_shrink_factors=_shrink_factors(fixed, AFFINE_LEVELS_MM),
@@ -190,6 +209,7 @@ def _register(fixed, moving, mode: str, seed: int) -> tuple[list[str], dict[str,
                 moving,
                 type_of_transform="SyNOnly",
                 initial_transform=transforms,
+                mask=fixed_mask,
                 syn_metric="mattes",
                 syn_sampling=32,
                 reg_iterations=(40, 20, 10),
@@ -281,7 +301,7 @@ def _process(image, template, template_brain, mode: str, seed: int, contrast: st
     )
     timings["time_n4_s"] = time.perf_counter() - start
 
-    transforms, reg_times = _register(corrected, template, mode, seed)
+    transforms, reg_times = _register(corrected, template, head, mode, seed)
     timings.update(reg_times)
 
     start = time.perf_counter()
