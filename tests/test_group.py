@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import re
-import sys
-import types
+
+import numpy as np
 
 import pytest
 
@@ -102,21 +102,27 @@ def test_group_report_escapes_user_text(tmp_path):
     assert not re.search(r"<script", html, re.IGNORECASE)  # the group page needs no script at all
 
 
-def test_reid_rates_are_added_when_the_audit_exists(tmp_path, monkeypatch):
-    calls = []
-
-    def reid_rates(output_dir, records):
-        calls.append((output_dir, len(records)))
-        return {"reid_rate_top1": 0.0, "n_compared": len(records)}
-
-    module = types.ModuleType("bids_deface.methods.reid")
-    module.reid_rates = reid_rates
-    monkeypatch.setitem(sys.modules, "bids_deface.methods.reid", module)
-    code, out = _run_group(tmp_path, [make_record(*image) for image in IMAGES])
-    assert code == 0 and calls and calls[0][1] == 3
+def test_reid_audit_on_five_participants_reports_chance(tmp_path):
+    """Descriptors of 5 participants: 2 defaced renders still look like their owner."""
+    rng = np.random.default_rng(0)
+    faces = {f"{i:02d}": rng.normal(size=128) for i in range(1, 6)}
+    images = [(s, "", "T1w") for s in faces]
+    out = tmp_path / "out"
+    for subject, face in faces.items():
+        figures = out / f"sub-{subject}" / "figures"
+        figures.mkdir(parents=True)
+        leaked = subject in ("01", "02")  # their defaced front view still matches
+        data = {"original": {"front": (face + rng.normal(scale=0.05, size=128)).tolist()},
+                "defaced": {"front": (face + rng.normal(scale=0.05, size=128)).tolist()} if leaked else {}}
+        (figures / f"sub-{subject}_mod-T1w_desc-facedescriptors_T1w.json").write_text(json.dumps(data))
+    code, out = _run_group(tmp_path, [make_record(*image) for image in images])
     summary = json.loads((out / "group_summary.json").read_text())
-    assert summary["reid"] == {"reid_rate_top1": 0.0, "n_compared": 3}
+    reid = summary["reid"]
+    assert reid["n_participants"] == 5 and reid["chance_top1"] == pytest.approx(0.2)
+    assert reid["n_queries"] == 5 * 3  # front, left30, right30 per image
+    assert reid["top1"] == pytest.approx(2 / 15)
     assert 'id="reid"' in (out / "group.html").read_text()
+    assert code == 0
 
 
 @pytest.mark.heads

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 
@@ -15,21 +14,42 @@ LOGGER = logging.getLogger("bids_deface")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
-def reid_rates(output_dir: Path, records: list[dict]) -> dict | None:
-    """Re-identification rates from ``bids_deface.methods.reid.reid_rates`` when it exists.
+def reid_audit(output_dir: Path, records: list[dict]) -> dict | None:
+    """Could a face-recognition model tell participants apart from their defaced renders?
 
-    The audit is optional: without the module (or its ``reid_rates``), None.
+    Reads the face descriptors the participant level wrote for each image
+    (``sub-*/figures/*_desc-facedescriptors_*.json``); every defaced render of the
+    re-identification views is a query against every participant's original renders
+    (:func:`bids_deface.methods.reid.reid_rates`). A view whose defaced render showed no
+    face is a query that cannot match. None when no image has descriptors.
     """
-    try:
-        reid = importlib.import_module("bids_deface.methods.reid")
-    except ModuleNotFoundError as err:
-        if err.name != "bids_deface.methods.reid":
-            raise  # the module exists but one of its imports is missing: say so
+    import json
+
+    import numpy as np
+
+    from ..methods.qa import REID_VIEWS
+    from ..methods.reid import reid_rates
+
+    subjects = {r.get("subject") for r in records}
+    originals: dict[str, list] = {}
+    defaced: dict[str, list] = {}
+    for path in sorted(output_dir.glob("sub-*/figures/*_desc-facedescriptors_*.json")):
+        subject = path.name.split("_")[0][4:]
+        if subject not in subjects:
+            continue
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            LOGGER.error("%s: unreadable face descriptors (%s)", path, err)
+            continue
+        originals.setdefault(subject, []).extend(np.asarray(v) for v in data.get("original", {}).values())
+        queries = data.get("defaced", {})
+        defaced.setdefault(subject, []).extend(
+            np.asarray(queries[view]) if view in queries else None for view in REID_VIEWS
+        )
+    if not originals:
         return None
-    function = getattr(reid, "reid_rates", None)
-    if function is None:
-        return None
-    return function(output_dir, records)
+    return reid_rates(originals, defaced)
 
 
 def run_group_level(config: Config) -> int:
@@ -61,7 +81,7 @@ def run_group_level(config: Config) -> int:
         "fail_on": list(config.workflow.fail_on),
         "failed_images": [{"source_file": r["source_file"], "reason": r.get("reason", "")} for r in failed],
     }
-    rates = reid_rates(out, records)
+    rates = reid_audit(out, records)
     if rates is not None:
         summary["reid"] = rates
     write_json(out / "group_summary.json", summary)

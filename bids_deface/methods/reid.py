@@ -38,15 +38,19 @@ def descriptor(
     detectors
         Detectors tried together; the most confident detection is described.
     """
-    import dlib
-
     grey = _as_uint8(image)
     dets = detect_faces(grey, tuple(detectors), landmarks=False)
     if not dets:
         return None
-    best = dets[0]
-    rgb = _rgb(grey)
-    shape = _dlib_model("landmarks5")(rgb, dlib.rectangle(*best.box))
+    return descriptor_of(grey, dets[0])
+
+
+def descriptor_of(image: np.ndarray, detection) -> np.ndarray:
+    """128-D descriptor of one detected face (reuses a detection instead of detecting again)."""
+    import dlib
+
+    rgb = _rgb(_as_uint8(image))
+    shape = _dlib_model("landmarks5")(rgb, dlib.rectangle(*detection.box))
     vec = _dlib_model("resnet").compute_face_descriptor(rgb, shape)
     return np.asarray(vec, dtype=np.float64)
 

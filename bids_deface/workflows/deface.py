@@ -6,7 +6,9 @@ from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
 from ..interfaces.deface import Coregister, Deface
+from ..interfaces.bids import DerivativesDataSink
 from ..interfaces.impact import Impact
+from ..interfaces.qa import FaceQA
 from ..interfaces.metrics import WriteMetrics
 from .outputs import init_image_derivatives_wf
 from .reports import init_image_reports_wf
@@ -68,13 +70,21 @@ def init_deface_image_wf(
     )
     # metrics of: 1 registration, 2 co-registration, 3 deface, 4 impact, 5 face QA (empty when not run)
     records = pe.Node(niu.Merge(5), name="records", run_without_submitting=True)
-    records.inputs.in2 = records.inputs.in4 = records.inputs.in5 = {}
+    records.inputs.in2 = {} if image == reference else records.inputs.in2
+    records.inputs.in4 = {} if impact not in ("fast", "full", "freesurfer") else records.inputs.in4
     derivatives_wf = init_image_derivatives_wf(
         source_file=str(image.path), suffix=image.suffix, output_dir=output_dir
     )
     derivatives_wf.inputs.inputnode.sidecar = sidecar or {}
     reports_wf = init_image_reports_wf(
-        source_file=str(image.path), suffix=image.suffix, output_dir=output_dir, with_renders=False
+        source_file=str(image.path), suffix=image.suffix, output_dir=output_dir, with_renders=True
+    )
+    face_qa = pe.Node(FaceQA(in_file=str(image.path), template=template), name="face_qa", mem_gb=1.5)
+    ds_descriptors = pe.Node(
+        DerivativesDataSink(base_directory=output_dir, source_file=str(image.path), modality=image.suffix,
+                            desc="facedescriptors", datatype="figures", suffix=image.suffix),
+        name="ds_descriptors",
+        run_without_submitting=True,
     )
 
     workflow.connect([
@@ -89,6 +99,11 @@ def init_deface_image_wf(
         (deface, outputnode, [("brain_mask", "brain_mask"), ("features", "features")]),
         (metrics, outputnode, [("metrics", "metrics_dict")]),
         (deface, reports_wf, [("out_file", "inputnode.defaced"), ("out_mask", "inputnode.mask")]),
+        (inputnode, face_qa, [("image_to_template", "image_to_template")]),
+        (deface, face_qa, [("out_file", "defaced"), ("features", "features")]),
+        (face_qa, records, [("metrics", "in5")]),
+        (face_qa, reports_wf, [("renders", "inputnode.renders")]),
+        (face_qa, ds_descriptors, [("descriptors", "in_file")]),
         (metrics, reports_wf, [("out_file", "inputnode.metrics")]),
     ])  # fmt:skip
 
@@ -102,6 +117,7 @@ def init_deface_image_wf(
             n_procs=omp_nthreads,
         )
         workflow.connect([
+            (coregister, face_qa, [("image_to_reference", "image_to_reference")]),
             (coregister, deface, [("image_to_reference", "image_to_reference")]),
             (coregister, records, [("metrics", "in2")]),
         ])  # fmt:skip

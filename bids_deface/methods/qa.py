@@ -1,0 +1,116 @@
+"""Look for the face: renders of original and defaced heads, detections, features.
+
+One call per image: the original and the defaced head are rendered from the same
+viewpoints with the same framing (so the pictures differ only by what defacing did),
+every render goes through the face detectors, the template's facial-feature labels
+carried to the image tell which features' skin survived, and the Theyers et al. (2021)
+rule gives the verdict. Detections on the originals measure the check's sensitivity:
+"no face detected after defacing" means something only where a face was found before.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import nibabel as nib
+import numpy as np
+
+from .faces import (
+    LANDMARK_FEATURES,
+    classify_features,
+    detect_faces,
+    face_check,
+    feature_presence,
+    landmark_features,
+    max_confidence,
+)
+from .render import _render, surface_volume, view_axes, view_frame
+
+LOGGER = logging.getLogger(__name__)
+
+#: Theyers et al. (2021): 0, +-30 and +-45 degrees; plus a profile.
+QA_VIEWS = {"front": 0.0, "left30": -30.0, "right30": 30.0, "left45": -45.0, "right45": 45.0, "profile": 90.0}
+#: Views whose descriptors feed the re-identification audit.
+REID_VIEWS = ("front", "left30", "right30")
+#: A detection at or above this confidence counts as "face found".
+FOUND = 0.5
+
+
+@dataclass
+class FaceQA:
+    """Renders (role -> view -> uint8 picture), a flat metrics record, face descriptors."""
+
+    renders: dict[str, dict[str, np.ndarray]]
+    metrics: dict
+    descriptors: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+
+
+def yaw_token(yaw: float) -> str:
+    """``-30`` -> ``yaw-m030`` (file-name friendly, sorts left to right)."""
+    return f"yaw-{'m' if yaw < 0 else ''}{abs(int(round(yaw))):03d}"
+
+
+def face_qa(
+    original: nib.Nifti1Image,
+    defaced: nib.Nifti1Image,
+    features: np.ndarray | None,
+    labels: dict[int, str],
+    *,
+    head_to_world: np.ndarray | None = None,
+    views: dict[str, float] = QA_VIEWS,
+    size: int = 512,
+    detectors: tuple[str, ...] = ("dlib_cnn", "dlib_hog", "opencv_haar"),
+    brain_voxels_removed: int = 0,
+) -> FaceQA:
+    """Render, detect and check one image (see the module docstring)."""
+    from .reid import descriptor_of
+
+    start = time.monotonic()
+    surfaces = {"original": surface_volume(original), "defaced": surface_volume(defaced)}
+    renders: dict[str, dict[str, np.ndarray]] = {"original": {}, "defaced": {}}
+    metrics: dict = {}
+    descriptors: dict[str, dict[str, list[float]]] = {"original": {}, "defaced": {}}
+    seen: dict[str, set[str]] = {"original": set(), "defaced": set()}
+    detections_defaced = []
+    for view, yaw in views.items():
+        toward, right, up = view_axes(yaw, 0.0, head_to_world)
+        centre, fov = view_frame(surfaces["original"].points, toward, right, up)
+        for role in ("original", "defaced"):
+            picture = _render(surfaces[role], original.affine, yaw, 0.0, head_to_world, size, centre, fov)
+            renders[role][view] = picture
+            dets = detect_faces(picture, detectors)
+            metrics[f"face_confidence_{role}_{view}"] = round(max_confidence(dets), 3)
+            if role == "defaced":
+                detections_defaced.extend(dets)
+            if dets:
+                best = max(dets, key=lambda d: d.confidence)
+                if best.landmarks is not None:
+                    seen[role] |= {k for k, v in landmark_features(best, picture).items() if v}
+                if view in REID_VIEWS and best.detector.startswith("dlib"):
+                    descriptors[role][view] = descriptor_of(picture, best).round(6).tolist()
+    metrics["time_qa_render_detect_s"] = round(time.monotonic() - start, 2)
+
+    found = [v for v in views if metrics[f"face_confidence_original_{v}"] >= FOUND]
+    metrics["face_detected_original_views"] = len(found)
+    metrics["face_detection_rate_original"] = round(len(found) / len(views), 3)
+    metrics["face_detected_defaced_views"] = sum(
+        metrics[f"face_confidence_defaced_{v}"] >= FOUND for v in views
+    )
+    for role in ("original", "defaced"):
+        metrics[f"landmark_features_{role}"] = sorted(seen[role] & set(LANDMARK_FEATURES))
+
+    if features is not None:
+        fractions = feature_presence(original, defaced, features, labels)
+        classes = classify_features(fractions)
+        for name, fraction in fractions.items():
+            metrics[f"feature_{name}_remaining"] = None if np.isnan(fraction) else round(float(fraction), 4)
+            metrics[f"feature_{name}"] = classes.get(name, "absent")
+        passed, reason = face_check(fractions, detections_defaced, brain_voxels_removed)
+        metrics["check_face"] = bool(passed)
+        metrics["face_check_summary"] = reason
+        if not passed:
+            metrics["check_face_reason"] = f"face: {reason}"
+    metrics["time_qa_s"] = round(time.monotonic() - start, 2)
+    return FaceQA(renders=renders, metrics=metrics, descriptors=descriptors)
