@@ -237,21 +237,7 @@ def register_to_template(
             local_search_iterations=5,
             txfn=str(Path(tmp) / "init.mat"),
         )
-        result = ants.registration(
-            fixed,
-            moving,
-            type_of_transform="Affine",
-            initial_transform=init,
-            aff_metric="mattes",
-            aff_sampling=32,
-            aff_random_sampling_rate=0.5,
-            aff_iterations=(100, 50),
-            aff_shrink_factors=(2, 1),
-            aff_smoothing_sigmas=(1, 0),
-            outprefix=str(Path(tmp) / "reg_"),
-            random_seed=seed,
-        )
-        matrix = read_itk_affine(result["fwdtransforms"][0])
+        matrix = _linear_registration(fixed, moving, "Affine", init, seed, Path(tmp) / "reg_")
 
     registration = _assess(fixed_small, moving_small, matrix)
     LOGGER.debug("registration of %s: %s", source, registration.as_metrics())
@@ -311,17 +297,24 @@ def register_rigid(
     fixed = _to_ants(downsample(image, resolution_mm))
     moving = _to_ants(downsample(reference, resolution_mm))
     with tempfile.TemporaryDirectory(prefix="bids_deface_rigid_") as tmp:
-        result = ants.registration(
-            fixed,
-            moving,
-            type_of_transform="Rigid",
-            aff_metric="mattes",
-            aff_sampling=32,
-            aff_random_sampling_rate=0.5,
-            aff_iterations=(100, 50),
-            aff_shrink_factors=(2, 1),
-            aff_smoothing_sigmas=(1, 0),
-            outprefix=str(Path(tmp) / "rigid_"),
-            random_seed=seed,
-        )
-        return read_itk_affine(result["fwdtransforms"][0])
+        # same session, same scanner frame: start from the headers, not the centres of mass
+        return _linear_registration(fixed, moving, "Rigid", "Identity", seed, Path(tmp) / "rigid_")
+
+
+def _linear_registration(fixed, moving, kind: str, initial, seed: int, prefix: Path) -> np.ndarray:
+    """Mattes-MI linear registration, two levels (half, then full resolution of the copy)."""
+    result = ants.registration(
+        fixed,
+        moving,
+        type_of_transform=kind,
+        initial_transform=initial,
+        aff_metric="mattes",
+        aff_sampling=32,
+        aff_random_sampling_rate=0.5,
+        aff_iterations=(100, 50),
+        aff_shrink_factors=(2, 1),
+        aff_smoothing_sigmas=(1, 0),
+        outprefix=str(prefix),
+        random_seed=seed,
+    )
+    return read_itk_affine(result["fwdtransforms"][0])
