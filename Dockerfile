@@ -72,7 +72,7 @@ RUN groupadd --gid 1000 bidsdeface \
 COPY --from=builder /opt/venv /opt/venv
 
 # Everything the app loads is in the image: the head template and masks (bids_deface and
-# pydeface packages), the dlib face models (face-recognition-models).
+# pydeface packages), the dlib face models (face-recognition-models), OpenCV's Haar cascades.
 # No network at run time: nipype/etelemetry version checks and TemplateFlow updates are off
 # (bids_deface gives TemplateFlow an empty home of its own: niworkflows imports it).
 ENV PATH="/opt/venv/bin:/opt/freesurfer/bin:/opt/freesurfer/mni/bin:${PATH}" \
@@ -90,7 +90,7 @@ USER 1000:1000
 # Check that the models are baked in and initialise the caches (as the runtime user)
 RUN python -c "import bids_deface.interfaces.bids, matplotlib.pyplot" \
  && python -c "import face_recognition_models as m, pathlib; assert pathlib.Path(m.pose_predictor_model_location()).is_file()" \
- && python -c "import dlib, ants, cv2" \
+ && python -c "import dlib, ants, cv2, pathlib; assert pathlib.Path(cv2.data.haarcascades, 'haarcascade_frontalface_default.xml').is_file()" \
  && python -c "import importlib.resources as r; assert (r.files('pydeface') / 'data' / 'mean_reg2mean.nii.gz').is_file()" \
  && bids-deface --version \
  && chmod -R a+rwX /home/bidsdeface
