@@ -7,7 +7,8 @@ identical settings and random seeds, built from antspyx:
 2. N4 bias-field correction inside a head mask (``ants.get_mask``: above the mean);
 3. registration of a head template to the image: affine ("fast"), then SyN ("full"),
    on a coarse pyramid (8 and 4 mm for the affine stage), the metric restricted to the
-   head mask;
+   head mask, both images starting from the same translation (centres of mass of the
+   ORIGINAL image and of the template);
 4. brain extraction: the template brain mask carried by that registration, refined by
    dropping voxels darker than 10 % of the robust maximum inside it (air, bone) and
    keeping the largest connected component with holes filled;
@@ -42,9 +43,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -69,6 +72,12 @@ N4_GRID_MM = 6.0
 
 #: Voxel sizes (mm) of the affine registration pyramid levels.
 AFFINE_LEVELS_MM = (8.0, 4.0)
+
+#: Voxel sizes (mm) of the brain-region affine refinement levels.
+BRAIN_LEVELS_MM = (4.0, 2.0)
+
+#: Margin (mm) around the carried template brain mask for the brain-region stages.
+BRAIN_REGION_MARGIN_MM = 10.0
 
 #: Upper bound on the number of brain voxels mapped through both registrations.
 MAX_DISPLACEMENT_POINTS = 50_000
@@ -171,8 +180,34 @@ def _n4_shrink_factor(image, target_mm: float = N4_GRID_MM) -> int:
     return max(1, int(round(target_mm / min(image.spacing))))
 
 
+def center_of_mass_init(fixed, moving, path: str) -> str:
+    """Write the translation aligning the intensity centres of mass of two ANTs images.
+
+    Maps fixed-space points to moving-space points (the ANTs forward convention) and is
+    computed ONCE, on the original image, then used for both registrations: defacing
+    removes the face and shifts the centre of mass by several mm, which would otherwise
+    start the two registrations from different points.
+    """
+    import ants
+
+    def com(image) -> np.ndarray:
+        data = np.clip(image.numpy(), 0, None)
+        index = np.argwhere(data > 0)
+        weights = data[data > 0]
+        centre = (index * weights[:, None]).sum(axis=0) / weights.sum()
+        direction = np.asarray(image.direction).reshape(3, 3)
+        return np.asarray(image.origin) + direction @ (centre * np.asarray(image.spacing))
+
+    shift = com(moving) - com(fixed)
+    transform = ants.create_ants_transform(
+        transform_type="AffineTransform", dimension=3, translation=tuple(shift)
+    )
+    ants.write_transform(transform, path)
+    return path
+
+
 def _register(
-    fixed, moving, fixed_mask, mode: str, seed: int
+    fixed, moving, fixed_mask, mode: str, seed: int, initial: str, template_brain=None
 ) -> tuple[list[str], dict[str, float]]:
     """Register ``moving`` (template) to ``fixed`` (subject), deterministically.
 
@@ -193,12 +228,31 @@ def _register(
             fixed,
             moving,
             type_of_transform="Affine",
+            initial_transform=[initial],
             mask=fixed_mask,
             aff_metric="GC",
             aff_random_sampling_rate=0.2,
             aff_iterations=(100, 50),
             aff_shrink_factors=_shrink_factors(fixed, AFFINE_LEVELS_MM),
             aff_smoothing_sigmas=(2, 1),
+        )
+        # stage 2: the same affine refined on the brain region only (the template brain
+        # carried by stage 1, dilated by BRAIN_REGION_MARGIN_MM), so that what lies
+        # outside the brain (face, neck, field of view) no longer drives the result
+        warped = ants.apply_transforms(fixed, template_brain, affine["fwdtransforms"])
+        radius = max(1, int(round(BRAIN_REGION_MARGIN_MM / min(fixed.spacing))))
+        region = ants.iMath(warped > 0.5, "MD", radius)
+        affine = ants.registration(
+            fixed,
+            moving,
+            type_of_transform="Affine",
+            initial_transform=list(affine["fwdtransforms"]),
+            mask=region,
+            aff_metric="GC",
+            aff_random_sampling_rate=0.1,
+            aff_iterations=(50, 25),
+            aff_shrink_factors=_shrink_factors(fixed, BRAIN_LEVELS_MM),
+            aff_smoothing_sigmas=(1, 0),
         )
         transforms = list(affine["fwdtransforms"])
         timings["time_registration_affine_s"] = time.perf_counter() - start
@@ -209,7 +263,7 @@ def _register(
                 moving,
                 type_of_transform="SyNOnly",
                 initial_transform=transforms,
-                mask=fixed_mask,
+                mask=region,
                 syn_metric="mattes",
                 syn_sampling=32,
                 reg_iterations=(40, 20, 10),
@@ -286,7 +340,9 @@ def _segment(image, brain: np.ndarray, contrast: str, mode: str) -> dict[str, np
     return {name: labels == index + 1 for index, name in enumerate(names)}
 
 
-def _process(image, template, template_brain, mode: str, seed: int, contrast: str) -> dict:
+def _process(
+    image, template, template_brain, mode: str, seed: int, contrast: str, initial: str
+) -> dict:
     """Run the structural mini-pipeline on one (working-grid) ANTs image."""
     import ants
 
@@ -301,7 +357,9 @@ def _process(image, template, template_brain, mode: str, seed: int, contrast: st
     )
     timings["time_n4_s"] = time.perf_counter() - start
 
-    transforms, reg_times = _register(corrected, template, head, mode, seed)
+    transforms, reg_times = _register(
+        corrected, template, head, mode, seed, initial, template_brain
+    )
     timings.update(reg_times)
 
     start = time.perf_counter()
@@ -421,9 +479,11 @@ def impact_metrics(
     time_prepare = time.perf_counter() - start
 
     runs = {}
-    for name, work in (("original", work_original), ("defaced", work_defaced)):
-        LOGGER.debug("impact: processing the %s image (%s mode)", name, mode)
-        runs[name] = _process(work, template, template_brain, mode, seed, contrast)
+    with tempfile.TemporaryDirectory(prefix="bids_deface_impact_") as tmp:
+        initial = center_of_mass_init(work_original, template, str(Path(tmp) / "init.mat"))
+        for name, work in (("original", work_original), ("defaced", work_defaced)):
+            LOGGER.debug("impact: processing the %s image (%s mode)", name, mode)
+            runs[name] = _process(work, template, template_brain, mode, seed, contrast, initial)
     orig, defc = runs["original"], runs["defaced"]
 
     voxel_ml = float(np.prod(work_original.spacing)) / 1000.0
