@@ -207,7 +207,7 @@ def center_of_mass_init(fixed, moving, path: str) -> str:
 
 
 def _register(
-    fixed, moving, fixed_mask, mode: str, seed: int, initial: str, template_brain=None
+    fixed, moving, fixed_mask, mode: str, seed: int, initial: str, template_brain=None, metric: str = "GC"
 ) -> tuple[list[str], dict[str, float]]:
     """Register ``moving`` (template) to ``fixed`` (subject), deterministically.
 
@@ -215,6 +215,11 @@ def _register(
     defacing set to 0 then do not pull the template face (measured on the pydeface head:
     0.08 mm mean brain displacement between original and defaced with the mask, 1.35 mm
     without).
+
+    ``metric``: "GC" (global correlation, deterministic) when the image has the
+    template's T1w contrast; "mattes" (mutual information) for any other contrast, where
+    correlation with a T1w template is meaningless (measured: brain Dice 0.74-0.79 with GC
+    on T2w images).
 
     Returns the forward transform list (maps subject points to template points, and the
     template image onto the subject grid) and the time per stage in seconds.
@@ -230,7 +235,7 @@ def _register(
             type_of_transform="Affine",
             initial_transform=[initial],
             mask=fixed_mask,
-            aff_metric="GC",
+            aff_metric=metric,
             aff_random_sampling_rate=0.2,
             aff_iterations=(100, 50),
             aff_shrink_factors=_shrink_factors(fixed, AFFINE_LEVELS_MM),
@@ -248,7 +253,7 @@ def _register(
             type_of_transform="Affine",
             initial_transform=list(affine["fwdtransforms"]),
             mask=region,
-            aff_metric="GC",
+            aff_metric=metric,
             aff_random_sampling_rate=0.1,
             aff_iterations=(50, 25),
             aff_shrink_factors=_shrink_factors(fixed, BRAIN_LEVELS_MM),
@@ -358,7 +363,8 @@ def _process(
     timings["time_n4_s"] = time.perf_counter() - start
 
     transforms, reg_times = _register(
-        corrected, template, head, mode, seed, initial, template_brain
+        corrected, template, head, mode, seed, initial, template_brain,
+        metric="GC" if contrast == "T1w" else "mattes",
     )
     timings.update(reg_times)
 
