@@ -32,8 +32,15 @@ def _setup_logging(config: Config) -> None:
         handler.setFormatter(fmt)
         handler.bids_deface = True
         root.addHandler(handler)
-    for name in ("nipype.workflow", "nipype.interface", "nipype.utils"):
-        logging.getLogger(name).setLevel(logging.WARNING if config.execution.verbosity < 2 else logging.INFO)
+    from nipype import config as nipype_config
+    from nipype import logging as nipype_logging
+
+    nipype_level = "INFO" if config.execution.verbosity > 1 else "WARNING"
+    nipype_config.update_config({"logging": {
+        "workflow_level": nipype_level, "interface_level": nipype_level, "utils_level": nipype_level,
+        "log_to_file": False,
+    }})
+    nipype_logging.update_logging(nipype_config)  # nipype applies its own levels when a run starts
 
 
 def main(argv: list[str] | None = None) -> int:
