@@ -56,3 +56,20 @@ def test_no_truth_brain_voxel_removed_in_colin(heads_run):
 
 def test_input_untouched(heads_run):
     assert heads_run["before"] == heads_run["after"]
+
+
+def test_release_copy_is_defaced_scrubbed_and_clean(heads_run, tmp_path):
+    from bids_deface.cli.run import main
+
+    release = tmp_path / "release"
+    code = main([str(heads_run["bids"]), str(heads_run["out"]), "group", "--release-dir", str(release)])
+    assert code == 0
+    summary = json.loads((heads_run["out"] / "release_summary.json").read_text())
+    assert summary["images_replaced"] == 5 and summary["leftovers"] == []
+    assert summary["identifying_values_checked"] > 5
+    for source, suffix in IMAGES.items():
+        released = np.asanyarray(nib.load(release / source).dataobj)
+        original = np.asanyarray(nib.load(heads_run["bids"] / source).dataobj)
+        assert not np.array_equal(released, original), source
+        sidecar = json.loads((release / source.replace(".nii.gz", ".json")).read_text())
+        assert "InstitutionName" not in sidecar and "DeidentificationMethod" in sidecar

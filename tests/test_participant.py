@@ -131,3 +131,11 @@ def test_group_level_exit_code_and_table(run):
     failed = {f["source_file"] for f in summary["failed_images"]}
     assert "sub-04/anat/sub-04_T1w.nii.gz" in failed
     assert (run["out"] / "group_deface.tsv").read_text().count("\n") == 7
+
+
+def test_release_refused_while_an_image_failed(run, tmp_path):
+    """A release must never carry an original face: with failed images, nothing is written."""
+    release = tmp_path / "release"
+    code = main([str(run["bids"]), str(run["out"]), "group", "--release-dir", str(release)])
+    assert code == 1
+    assert not release.exists()

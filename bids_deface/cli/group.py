@@ -96,4 +96,9 @@ def run_group_level(config: Config) -> int:
         return EXIT_INTERNAL
     LOGGER.warning("%d image(s) of %d participant(s): %d passed, %d failed the checks in --fail-on",
                    summary["n_images"], summary["n_participants"], summary["n_images"] - len(failed), len(failed))
+    if config.workflow.release_dir is not None:
+        from .release import write_release
+
+        if not write_release(config):
+            return EXIT_FAILED
     return EXIT_FAILED if failed else EXIT_OK

@@ -89,6 +89,11 @@ def run_participant_level(config: Config) -> int:
         except Exception:  # noqa: BLE001 - a report bug must not hide the defacing results
             LOGGER.exception("sub-%s: could not write the participant report", subject)
             code = EXIT_INTERNAL
+    if wf_opts.release_dir is not None:
+        from .release import write_release
+
+        if not write_release(config):
+            code = max(code, EXIT_FAILED)
     return code
 
 
