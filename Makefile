@@ -31,7 +31,7 @@ test-tools:
 	bash .ci/test-tools.sh $(NPM_PREFIX)
 
 test: install test-tools
-	$(PY) -m pytest -n 2 --durations=15 tests
+	$(PY) -m pytest -n 2 --dist loadgroup --durations=15 tests
 
 bench: install
 	$(PY) benchmarks/bench_participant.py $(if $(wildcard $(SHARED)),$(SHARED),--demo)

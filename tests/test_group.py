@@ -126,6 +126,7 @@ def test_reid_audit_on_five_participants_reports_chance(tmp_path):
 
 
 @pytest.mark.heads
+@pytest.mark.xdist_group("heads")
 def test_group_on_real_heads_returns_0_when_all_pass(heads_run):
     """The participant then the group level on ../shared/data/heads: TSV, JSON and HTML; 0 when all pass."""
     out = heads_run["out"]

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.heads
+pytestmark = [pytest.mark.heads, pytest.mark.xdist_group("heads")]
+ROOT = Path(__file__).resolve().parents[1]
 
 IMAGES = {
     "sub-colin/anat/sub-colin_T1w.nii.gz": "T1w",
@@ -73,3 +77,8 @@ def test_release_copy_is_defaced_scrubbed_and_clean(heads_run, tmp_path):
         assert not np.array_equal(released, original), source
         sidecar = json.loads((release / source.replace(".nii.gz", ".json")).read_text())
         assert "InstitutionName" not in sidecar and "DeidentificationMethod" in sidecar
+    validator = ROOT / ".cache" / "npm" / "node_modules" / ".bin" / "bids-validator"
+    if validator.exists() and shutil.which("node"):
+        result = subprocess.run([str(validator), str(release), "--json"], capture_output=True, text=True, timeout=300)
+        issues = json.loads(result.stdout)["issues"]
+        assert issues["errors"] == [], issues["errors"]

@@ -12,6 +12,8 @@ import pytest
 from bids_deface.cli.run import main
 from bids_deface.methods.io import raw_data
 
+pytestmark = pytest.mark.xdist_group("participant")
+
 
 @pytest.fixture(scope="module")
 def run(demo_bids, tmp_path_factory, hash_tree):
