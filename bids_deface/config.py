@@ -83,7 +83,7 @@ class WorkflowConfig:
     keep_fields: list[str] = field(default_factory=list)
     shift_dates: int | None = None
     release_dir: Path | None = None
-    fail_on: list[str] = field(default_factory=lambda: ["brain", "face", "registration", "impact", "error"])
+    fail_on: list[str] = field(default_factory=lambda: ["brain", "face", "registration", "error"])
     seed: int = 42
 
 

@@ -21,6 +21,7 @@ from ..config import (
 from ..methods.deface import METHODS
 
 FAIL_CHECKS = ("brain", "face", "registration", "impact", "error")
+DEFAULT_FAIL_ON = ("brain", "face", "registration", "error")
 
 
 def _label(value: str) -> str:
@@ -100,8 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--template", default="pydeface", help="head template with face, ear and brain masks")
     g.add_argument("--brain-margin-mm", type=float, default=6.0,
                    help="the template brain mask is dilated by this margin and never removed")
-    g.add_argument("--fail-on", nargs="+", choices=FAIL_CHECKS, default=list(FAIL_CHECKS),
-                   help="which failed checks make the run exit 1")
+    g.add_argument("--fail-on", nargs="+", choices=FAIL_CHECKS, default=list(DEFAULT_FAIL_ON),
+                   help="which failed checks make the run exit 1 (add 'impact' to gate on the impact check)")
 
     g = parser.add_argument_group("Checks and outputs")
     g.add_argument("--impact", choices=IMPACT_MODES, default="fast",

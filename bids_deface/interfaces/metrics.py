@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from nipype.interfaces.base import (
@@ -34,7 +33,7 @@ class WriteMetrics(SimpleInterface):
     output_spec = _WriteMetricsOutputSpec
 
     def _run_interface(self, runtime):
-        from ..methods.io import atomic_path
+        from ..derivatives import write_json
         from ..methods.record import finalise_record
 
         merged: dict = {"source_file": self.inputs.source_relpath}
@@ -42,9 +41,7 @@ class WriteMetrics(SimpleInterface):
             merged.update(record)
         merged.update(self.inputs.extra or {})
         merged = finalise_record(merged)
-        out = Path(runtime.cwd) / "metrics.json"
-        with atomic_path(out) as tmp:
-            tmp.write_text(json.dumps(merged, indent=2, sort_keys=True, default=float))
+        out = write_json(Path(runtime.cwd) / "metrics.json", merged)
         self._results["out_file"] = str(out)
         self._results["metrics"] = merged
         return runtime

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 #: Checks a record may carry, in the order reasons are listed.
 CHECKS = ("brain", "registration", "face", "impact", "error")
+#: Checks that decide an image's status. The impact check measures how much an embedded,
+#: template-based pipeline's results move after defacing: it is reported (``warnings``)
+#: and gates a run only when asked (``--fail-on impact``).
+STATUS_CHECKS = ("brain", "registration", "face", "error")
 
 
 def finalise_record(record: dict) -> dict:
@@ -22,13 +26,17 @@ def finalise_record(record: dict) -> dict:
             record["check_brain_reason"] = f"{removed} brain voxels removed"
     failed = [name for name in CHECKS if record.get(f"check_{name}") is False]
     record["failed_checks"] = failed
+    decisive = [name for name in failed if name in STATUS_CHECKS]
     if "error" in failed:
         record["status"] = "error"
     else:
-        record["status"] = "fail" if failed else "pass"
-    record["reason"] = "; ".join(
-        record.get(f"check_{name}_reason", f"{name} check failed") for name in failed
-    )
+        record["status"] = "fail" if decisive else "pass"
+
+    def reason(name):
+        return record.get(f"check_{name}_reason", f"{name} check failed")
+
+    record["reason"] = "; ".join(reason(name) for name in decisive)
+    record["warnings"] = "; ".join(reason(name) for name in failed if name not in STATUS_CHECKS)
     stages = ("registration", "coregistration", "deface", "qa", "impact")
     record["time_total_s"] = round(sum(record.get(f"time_{stage}_s", 0.0) for stage in stages), 2)
     return record
