@@ -71,6 +71,11 @@ def run_participant_level(config: Config) -> int:
         "parameterize_dirs": False,
     })
     plugin_args = config.nipype.resolved_plugin_args()
+    if config.nipype.plugin.startswith("SLURM"):
+        import getpass
+        import os
+
+        os.environ.setdefault("LOGNAME", getpass.getuser())  # nipype's SLURM plugin reads it
     if config.nipype.plugin in ("Linear", "MultiProc", "LegacyMultiProc"):
         progress = Progress(total=count_nodes(workflow))
         plugin_args.setdefault("status_callback", progress)

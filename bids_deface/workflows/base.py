@@ -56,10 +56,9 @@ def init_session_wf(*, plan, output_dir, options, sidecars, omp_nthreads: int = 
             template=options.template,
             resolution_mm=options.registration_resolution_mm,
             seed=options.seed,
-            num_threads=omp_nthreads,
+            num_threads=1,  # multithreaded ANTs sampling is not reproducible; these are small images
         ),
         name="register_template",
-        n_procs=omp_nthreads,
         mem_gb=1.5,
     )
     for image in plan.images:

@@ -111,10 +111,9 @@ def init_deface_image_wf(
         coregister = pe.Node(
             Coregister(
                 in_file=str(image.path), reference_file=str(reference.path),
-                resolution_mm=registration_resolution_mm, seed=seed, num_threads=omp_nthreads,
+                resolution_mm=registration_resolution_mm, seed=seed, num_threads=1,  # reproducible
             ),
             name="coregister",
-            n_procs=omp_nthreads,
         )
         workflow.connect([
             (coregister, face_qa, [("image_to_reference", "image_to_reference")]),
