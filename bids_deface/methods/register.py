@@ -220,6 +220,8 @@ def register_to_template(
         not be trustworthy.
     """
     os.environ.setdefault("ANTS_RANDOM_SEED", str(seed))
+    # a permutation/flip only (no interpolation): every axis order gives the same inputs
+    image = nib.as_closest_canonical(image)
     fixed_small = downsample(image, resolution_mm)
     moving_small = downsample(template, resolution_mm)
     fixed = _to_ants(fixed_small)
@@ -294,8 +296,8 @@ def register_rigid(
     with Mattes MI, so that images on different grids, fields of view and contrasts are
     aligned instead of assumed aligned.
     """
-    fixed = _to_ants(downsample(image, resolution_mm))
-    moving = _to_ants(downsample(reference, resolution_mm))
+    fixed = _to_ants(downsample(nib.as_closest_canonical(image), resolution_mm))
+    moving = _to_ants(downsample(nib.as_closest_canonical(reference), resolution_mm))
     with tempfile.TemporaryDirectory(prefix="bids_deface_rigid_") as tmp:
         # same session, same scanner frame: start from the headers, not the centres of mass
         return _linear_registration(fixed, moving, "Rigid", "Identity", seed, Path(tmp) / "rigid_")
