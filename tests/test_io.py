@@ -123,3 +123,16 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         write_raw(tmp_path / "out.nii.gz", img.header, np.asanyarray(img.dataobj))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_outputs_are_readable_by_others(tmp_path):
+    """Atomic writes go through mkstemp (mode 0600): the final file gets the umask's mode."""
+    import os
+    import stat
+
+    img = _image()
+    out = write_raw(tmp_path / "out.nii.gz", img.header, np.asanyarray(img.dataobj))
+    mode = stat.S_IMODE(out.stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask

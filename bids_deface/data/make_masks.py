@@ -46,6 +46,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from bids_deface.data.templates import FEATURE_LABELS, resample_isotropic
+from bids_deface.methods.io import save_image
 
 LOGGER = logging.getLogger(__name__)
 SEED = 42
@@ -294,15 +295,7 @@ def _save(data: np.ndarray, affine: np.ndarray, path: Path) -> None:
     img.set_sform(affine, code=1)
     img.header.set_data_dtype(np.uint8)
     img.header["descrip"] = b"bids_deface make_masks"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".nii.gz", prefix=".tmp-")
-    os.close(fd)
-    try:
-        img.to_filename(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    save_image(img, path)
 
 
 def make_all(out_dir: Path = OUT_DIR, qc_dir: Path | None = None) -> dict[str, float]:

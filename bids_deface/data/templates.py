@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -268,15 +267,9 @@ def get_template_image(name: str = "pydeface", res_mm: float | None = None) -> n
             LOGGER.warning("Ignoring unreadable cached template %s: %s", target, exc)
     img = resample_isotropic(nib.load(tpl.head), float(res_mm))
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".nii.gz", prefix=".tmp-")
-        os.close(fd)
-        try:
-            img.to_filename(tmp)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        from ..methods.io import save_image
+
+        save_image(img, target)
         LOGGER.debug("Cached template %s at %s mm in %s", name, res_mm, target)
     except OSError as exc:
         LOGGER.warning("Could not cache the resampled template in %s: %s", target.parent, exc)

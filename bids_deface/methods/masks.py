@@ -31,8 +31,10 @@ class ImageMasks:
     features: np.ndarray | None = None
 
 
-def _warp(mask: nib.Nifti1Image, shape, affine, image_to_template, *, order: int = 1) -> np.ndarray:
-    return resample_to(np.asanyarray(mask.dataobj), mask.affine, shape, affine, image_to_template, order=order)
+def _warp(mask: nib.Nifti1Image, shape, affine, image_to_template, *, order: int = 1,
+          mode: str = "constant") -> np.ndarray:
+    return resample_to(np.asanyarray(mask.dataobj), mask.affine, shape, affine, image_to_template, order=order,
+                       mode=mode)
 
 
 def dilate_mm(mask: np.ndarray, zooms, margin_mm: float) -> np.ndarray:
@@ -65,9 +67,11 @@ def image_masks(
     shape = img.shape[:3]
     affine = img.affine
     zooms = img.header.get_zooms()[:3]
-    remove = _warp(template.face, shape, affine, image_to_template, order=0) >= 0.5
+    # face and ears reach the template grid's edge (the air in front and beside the head):
+    # extend them beyond it, so that a larger head's chin or ears are not left behind
+    remove = _warp(template.face, shape, affine, image_to_template, order=0, mode="nearest") >= 0.5
     if deear:
-        remove |= _warp(template.ears, shape, affine, image_to_template, order=0) >= 0.5
+        remove |= _warp(template.ears, shape, affine, image_to_template, order=0, mode="nearest") >= 0.5
     # the brain only matters within the margin of what may be removed: warp and dilate it
     # there (an exact result, several times faster than on the whole grid)
     brain = np.zeros(shape, dtype=bool)

@@ -152,8 +152,13 @@ def resample_to(
     *,
     order: int = 1,
     cval: float = 0.0,
+    mode: str = "constant",
 ) -> np.ndarray:
-    """Resample ``source`` onto a target grid through ``target_to_source`` (RAS world 4x4)."""
+    """Resample ``source`` onto a target grid through ``target_to_source`` (RAS world 4x4).
+
+    ``mode="nearest"`` extends the edge values beyond the source grid (for masks that
+    reach the edge of their grid, such as the air in front of a template's face).
+    """
     world = np.eye(4) if target_to_source is None else target_to_source
     vox = np.linalg.inv(source_affine) @ world @ target_affine
     return ndi.affine_transform(
@@ -162,7 +167,7 @@ def resample_to(
         vox[:3, 3],
         output_shape=tuple(target_shape[:3]),
         order=order,
-        mode="constant",
+        mode=mode,
         cval=cval,
         prefilter=False,
     )
