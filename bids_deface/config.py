@@ -61,7 +61,9 @@ class NipypeConfig:
             if self.mem_gb:
                 args.setdefault("memory_gb", self.mem_gb)
             args.setdefault("raise_insufficient", False)
-            args.setdefault("maxtasksperchild", 1)
+            # workers start from a clean server process: forking a process whose threads
+            # hold locks (dlib's, ITK's) deadlocks the children
+            args.setdefault("mp_context", "forkserver")
         return args
 
     def resolved_omp_nthreads(self) -> int:
