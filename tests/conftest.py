@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
+
+# ANTs' multithreaded metric sampling is not reproducible; ITK reads this once per process
+os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")
 from importlib.resources import files
 from pathlib import Path
 

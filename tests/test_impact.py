@@ -191,8 +191,10 @@ def _resample(img: nib.Nifti1Image, res: float, order: int = 1) -> nib.Nifti1Ima
 def _derive_brain_mask(head3: nib.Nifti1Image) -> nib.Nifti1Image:
     """Template brain mask: the packaged one when present, else nilearn's MNI152 brain
     affinely registered to the pydeface head (metric restricted around the brain)."""
-    if PACKAGED_BRAIN.exists():
-        return nib.load(str(PACKAGED_BRAIN))
+    if PACKAGED_BRAIN.exists():  # on the template's 1 mm grid: bring it to the test's grid
+        mask = _resample(nib.load(str(PACKAGED_BRAIN)), RES, order=0)
+        assert mask.shape == head3.shape and np.allclose(mask.affine, head3.affine)
+        return mask
     from bids_deface.methods.impact import _ants_registration_seed
 
     head = nifti_to_ants(head3)

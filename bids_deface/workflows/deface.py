@@ -124,9 +124,9 @@ def init_deface_image_wf(
     if impact in ("fast", "full", "freesurfer"):
         impact_node = pe.Node(
             Impact(in_file=str(image.path), suffix=image.suffix, template=template,
-                   mode="full" if impact == "full" else "fast", seed=seed, num_threads=omp_nthreads),
+                   mode="full" if impact == "full" else "fast", seed=seed,
+                   num_threads=1),  # original and defaced must be processed identically
             name="impact",
-            n_procs=omp_nthreads,
             mem_gb=2.0,
         )
         workflow.connect([
