@@ -53,6 +53,15 @@ def load_template(name: str):
     return tpl, nib.load(tpl.head), masks
 
 
+def image_to_template(inputs) -> np.ndarray:
+    """The image -> template matrix: the session's registration, after the rigid
+    co-registration to the reference for images other than the reference."""
+    matrix = np.loadtxt(inputs.image_to_template)
+    if isdefined(inputs.image_to_reference):
+        matrix = matrix @ np.loadtxt(inputs.image_to_reference)
+    return matrix
+
+
 def _warp_ears(template_masks, img, matrix) -> np.ndarray:
     from ..methods.register import resample_to
 
@@ -166,9 +175,7 @@ class Deface(SimpleInterface):
 
         start = time.monotonic()
         img = load_image(self.inputs.in_file)
-        matrix = np.loadtxt(self.inputs.image_to_template)
-        if isdefined(self.inputs.image_to_reference):
-            matrix = matrix @ np.loadtxt(self.inputs.image_to_reference)
+        matrix = image_to_template(self.inputs)
         tpl, head, template_masks = load_template(self.inputs.template)
         masks = image_masks(
             img, template_masks, matrix, deear=self.inputs.deear, brain_margin_mm=self.inputs.brain_margin_mm

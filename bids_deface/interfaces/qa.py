@@ -47,10 +47,9 @@ class FaceQA(SimpleInterface):
         from ..data.templates import get_template
         from ..methods.io import atomic_path
         from ..methods.qa import QA_VIEWS, face_qa, yaw_token
+        from .deface import image_to_template
 
-        matrix = np.loadtxt(self.inputs.image_to_template)
-        if isdefined(self.inputs.image_to_reference):
-            matrix = matrix @ np.loadtxt(self.inputs.image_to_reference)
+        matrix = image_to_template(self.inputs)
         features = None
         if isdefined(self.inputs.features):
             features = np.asanyarray(nib.load(self.inputs.features).dataobj)

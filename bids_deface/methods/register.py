@@ -21,6 +21,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .errors import RegistrationError
+from .overlap import dice
 
 LOGGER = logging.getLogger(__name__)
 
@@ -193,11 +194,6 @@ def _normalised_mi(a: np.ndarray, b: np.ndarray, bins: int = 32) -> float:
     return (entropy(px) + entropy(py)) / joint if joint > 0 else 0.0
 
 
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = a.sum() + b.sum()
-    return float(2.0 * np.logical_and(a, b).sum() / total) if total else 0.0
-
-
 def register_to_template(
     image: nib.Nifti1Image,
     template: nib.Nifti1Image,
@@ -260,7 +256,8 @@ def _assess(fixed: nib.Nifti1Image, moving: nib.Nifti1Image, image_to_template: 
     warped = np.nan_to_num(warped)
     fixed_head = head_mask(fixed_data)
     moving_head = head_mask(warped) & in_view
-    head_dice = _dice(fixed_head & in_view, moving_head)
+    # no head found in the image is a failed registration (overlap.dice calls two empty masks 1.0)
+    head_dice = dice(fixed_head & in_view, moving_head) if (fixed_head & in_view).any() else 0.0
     union = (fixed_head | moving_head) & in_view
     nmi = _normalised_mi(fixed_data[union], warped[union])
     linear = np.linalg.inv(image_to_template)[:3, :3]  # template -> image
