@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from .. import __version__
@@ -71,9 +72,11 @@ def run_participant_level(config: Config) -> int:
         "parameterize_dirs": False,
     })
     plugin_args = config.nipype.resolved_plugin_args()
+    # ITK reads its thread count once per process: workers (and SLURM jobs) inherit this,
+    # so template registrations are reproducible run to run (see methods.impact)
+    os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")
     if config.nipype.plugin.startswith("SLURM"):
         import getpass
-        import os
 
         os.environ.setdefault("LOGNAME", getpass.getuser())  # nipype's SLURM plugin reads it
     if config.nipype.plugin in ("Linear", "MultiProc", "LegacyMultiProc"):

@@ -22,7 +22,12 @@ from nipype.interfaces.base import (
 
 @contextmanager
 def ants_threads(n: int):
-    """Let ANTs/ITK use ``n`` threads inside this node only."""
+    """Ask ANTs/ITK for ``n`` threads inside this node.
+
+    ITK reads the variable once per process, at its first multithreaded call, so this
+    decides only in a worker that has not run ANTs yet; the participant level also sets
+    it (to 1, unless the user did) for every worker it starts.
+    """
     names = ("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "OMP_NUM_THREADS")
     saved = {name: os.environ.get(name) for name in names}
     for name in names:

@@ -23,17 +23,20 @@ original's brain mask (which must be exactly 0 for a defacing that spares the br
 The approach follows Theyers et al. (2021), Front. Psychiatry 12:617997, who compared
 FreeSurfer outputs on original and defaced scans.
 
-Determinism. ANTs threading follows ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS`` of the
-caller's environment; this module sets no global state at import. The same input gives
-the same metrics (``time_*`` keys aside) whatever the thread count:
+Determinism. ANTs threading follows ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS``, which ITK
+reads once per process (at its first multithreaded call); this module sets no global state
+at import. Original and defaced are processed in one call, so always with the same
+threads. At a given thread count the same input gives the same metrics (``time_*`` keys
+aside), within a process and across runs; N4's result moves in the last digits with the
+thread count, which is why the workflow and the tests run ANTs on one thread:
 
-* the affine stage uses the global-correlation metric (``GC``, as ANTs' "Repro"
-  registration presets do) with seeded random sampling: Mattes mutual information with
-  random sampling is NOT reproducible with more than one thread, even with a fixed
-  seed (measured: parameter differences up to 1e-2 between identical runs);
-* the SyN stage uses Mattes MI on all voxels (no random sampling), reproducible;
+* the affine stages use the global-correlation metric (``GC``, as ANTs' "Repro"
+  registration presets do) with seeded random sampling;
+* the SyN stage uses Mattes MI on all voxels (no random sampling);
 * the antspyx registration seed is a module-level setting (``ants.config._random_seed``),
   set for the duration of each registration call and restored afterwards;
+* masks given to ``ants.iMath`` morphology are float images (on uint8 images its
+  dilation read undefined memory: three calls on one input gave three masks);
 * Atropos ("full" mode) runs with ``-r 0`` (constant seed); "fast" mode uses a
   deterministic numpy k-means.
 """
@@ -246,7 +249,10 @@ def _register(
         # outside the brain (face, neck, field of view) no longer drives the result
         warped = ants.apply_transforms(fixed, template_brain, affine["fwdtransforms"])
         radius = max(1, int(round(BRAIN_REGION_MARGIN_MM / min(fixed.spacing))))
-        region = ants.iMath(warped > 0.5, "MD", radius)
+        # iMath's morphology needs a float image: on the uint8 image that ``>`` returns,
+        # "MD" read undefined memory (dilated masks of 53k, 270k and 58k voxels from one
+        # input in three calls: the first registration in a process differed from the rest)
+        region = ants.iMath((warped > 0.5).astype("float32"), "MD", radius)
         affine = ants.registration(
             fixed,
             moving,
