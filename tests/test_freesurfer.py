@@ -1,4 +1,7 @@
-"""Tests of the FreeSurfer helpers (no FreeSurfer needed: stats files are text)."""
+"""Tests of the FreeSurfer helpers (no FreeSurfer needed: stats files are text).
+
+The FreeSurferImpact interface and its wiring are tested in test_freesurfer_wf.py.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from bids_deface.interfaces.freesurfer import recon_all_interface
 from bids_deface.methods import freesurfer as fs
 
 DATA = Path(__file__).parent / "data" / "freesurfer"
@@ -145,7 +149,7 @@ def test_recon_all_available_with_fake_install(tmp_path, monkeypatch):
 def test_recon_all_interface_cmdline(tmp_path):
     t1 = tmp_path / "sub-01_T1w.nii.gz"
     t1.write_bytes(b"")
-    recon = fs.recon_all_interface(
+    recon = recon_all_interface(
         "sub-01_desc-defaced", [t1], tmp_path / "fs", openmp=4, flags=["-norandomness"]
     )
     cmd = recon.cmdline
@@ -156,6 +160,6 @@ def test_recon_all_interface_cmdline(tmp_path):
     assert "-openmp 4" in cmd
     assert "-norandomness" in cmd
     assert (tmp_path / "fs").is_dir()
-    recon1 = fs.recon_all_interface("s", [t1], tmp_path / "fs", directive="autorecon1")
+    recon1 = recon_all_interface("s", [t1], tmp_path / "fs", directive="autorecon1")
     assert recon1.cmdline.startswith("recon-all -autorecon1")
     assert "-openmp" not in recon1.cmdline

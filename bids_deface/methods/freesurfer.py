@@ -5,9 +5,12 @@ defaced scans and compared subcortical volumes, cortical thickness and the gray/
 contrast-to-noise ratio. This module:
 
 * tells whether FreeSurfer can run (:func:`recon_all_available`, :func:`require_recon_all`);
-* builds a configured nipype ``ReconAll`` interface (:func:`recon_all_interface`);
 * parses ``stats/aseg.stats`` and ``stats/?h.aparc.stats`` (FreeSurfer 7 text format);
-* compares two subject directories (:func:`compare_freesurfer`).
+* compares two subject directories (:func:`compare_freesurfer`);
+* checks the comparison against limits (:func:`evaluate_freesurfer`).
+
+Running recon-all itself (a nipype ``ReconAll``) is the job of
+:mod:`bids_deface.interfaces.freesurfer`; nothing here imports nipype.
 
 CNR, kept simple: if ``stats/mri_cnr.txt`` exists in both subject directories (the
 standard output of ``mri_cnr surf mri/norm.mgz`` redirected there), its ``total CNR``
@@ -19,6 +22,7 @@ matter = aseg labels 2/41 and cortex = labels 3/42; otherwise no CNR is reported
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import shutil
@@ -75,53 +79,6 @@ def require_recon_all(fs_license_file: str | os.PathLike | None = None) -> Path:
             missing.append("no licence found")
         raise RuntimeError(f"{MISSING_FREESURFER}: {', '.join(missing)}")
     return licence
-
-
-def recon_all_interface(
-    subject_id: str,
-    t1_files: list[str | os.PathLike],
-    subjects_dir: str | os.PathLike,
-    *,
-    directive: str = "all",
-    openmp: int | None = None,
-    parallel: bool = False,
-    flags: list[str] | None = None,
-):
-    """A configured ``nipype.interfaces.freesurfer.ReconAll`` (not run).
-
-    Parameters
-    ----------
-    subject_id : str
-        FreeSurfer subject name (e.g. ``"sub-01_desc-defaced"``).
-    t1_files : list of path-like
-        The T1w image(s) given to ``-i``.
-    subjects_dir : path-like
-        ``-sd``; created if missing.
-    directive : str
-        recon-all directive (``"all"``, ``"autorecon1"``, ...).
-    openmp : int, optional
-        ``-openmp N`` threads.
-    parallel : bool
-        ``-parallel`` (hemispheres in parallel).
-    flags : list of str, optional
-        Extra command-line flags, e.g. ``["-norandomness"]``.
-    """
-    from nipype.interfaces.freesurfer import ReconAll
-
-    Path(subjects_dir).mkdir(parents=True, exist_ok=True)
-    recon = ReconAll(
-        subject_id=subject_id,
-        T1_files=[str(Path(f)) for f in t1_files],
-        subjects_dir=str(subjects_dir),
-        directive=directive,
-    )
-    if openmp:
-        recon.inputs.openmp = int(openmp)
-    if parallel:
-        recon.inputs.parallel = True
-    if flags:
-        recon.inputs.flags = list(flags)
-    return recon
 
 
 # --------------------------------------------------------------------------- parsing
@@ -327,3 +284,40 @@ def compare_freesurfer(
         metrics["fs_cnr_defaced"] = cnr_defc
         metrics["fs_cnr_change_pct"] = overlap.percent_change(cnr_orig, cnr_defc)
     return metrics
+
+
+def evaluate_freesurfer(
+    metrics: dict[str, float],
+    max_volume_change_pct: float = 5.0,
+    max_thickness_change_pct: float = 5.0,
+) -> tuple[bool, list[str]]:
+    """Check a :func:`compare_freesurfer` record against limits.
+
+    Parameters
+    ----------
+    metrics : dict
+        A record from :func:`compare_freesurfer` (``fs_*`` keys).
+    max_volume_change_pct : float
+        Limit on ``fs_aseg_volume_change_abs_mean_pct``, the mean absolute volume change
+        over the aseg structures; default 5 %.
+    max_thickness_change_pct : float
+        Limit on the absolute ``fs_{lh,rh}_mean_thickness_change_pct``, the change of each
+        hemisphere's mean cortical thickness; default 5 %.
+
+    Returns
+    -------
+    tuple of (bool, list of str)
+        Whether every check passed, and one human-readable reason per failure. As in
+        :func:`bids_deface.methods.impact.evaluate_impact`, a missing or non-finite
+        metric fails its check (e.g. no ``?h.aparc.stats`` after an incomplete run).
+    """
+    checks = [("fs_aseg_volume_change_abs_mean_pct", max_volume_change_pct)]
+    checks += [(f"fs_{hemi}_mean_thickness_change_pct", max_thickness_change_pct) for hemi in ("lh", "rh")]
+    reasons: list[str] = []
+    for key, limit in checks:
+        value = metrics.get(key)
+        if value is None or not math.isfinite(float(value)):
+            reasons.append(f"{key} is missing or not finite ({value!r})")
+        elif abs(float(value)) > limit:
+            reasons.append(f"|{key}| = {abs(float(value)):.4g} exceeds the maximum {limit:g}")
+    return not reasons, reasons

@@ -3,17 +3,21 @@
 Convention: a stage that checks something adds ``check_<name>`` (bool) and, when it
 fails, ``check_<name>_reason`` (str). :func:`finalise_record` turns them into ``status``
 ("pass", "fail" or "error"), ``failed_checks`` and ``reason``. Which failed checks make
-the run exit 1 is decided later, by ``--fail-on``.
+the run exit 1 is decided later, by ``--fail-on`` (:func:`fails_run`); the FreeSurfer
+impact check (``check_freesurfer``) is gated by the same ``--fail-on impact`` as
+``check_impact``.
 """
 
 from __future__ import annotations
 
 #: Checks a record may carry, in the order reasons are listed.
-CHECKS = ("brain", "registration", "face", "impact", "error")
+CHECKS = ("brain", "registration", "face", "impact", "freesurfer", "error")
 #: Checks that decide an image's status. The impact check measures how much an embedded,
 #: template-based pipeline's results move after defacing: it is reported (``warnings``)
 #: and gates a run only when asked (``--fail-on impact``).
 STATUS_CHECKS = ("brain", "registration", "face", "error")
+#: The ``--fail-on`` name of each check whose name differs from it.
+FAIL_ON_NAMES = {"freesurfer": "impact"}
 
 
 def finalise_record(record: dict) -> dict:
@@ -37,7 +41,7 @@ def finalise_record(record: dict) -> dict:
 
     record["reason"] = "; ".join(reason(name) for name in decisive)
     record["warnings"] = "; ".join(reason(name) for name in failed if name not in STATUS_CHECKS)
-    stages = ("registration", "coregistration", "deface", "qa", "impact")
+    stages = ("registration", "coregistration", "deface", "qa", "impact", "impact_freesurfer")
     record["time_total_s"] = round(sum(record.get(f"time_{stage}_s", 0.0) for stage in stages), 2)
     return record
 
@@ -55,4 +59,4 @@ def error_record(source_relpath: str, reason: str, *, stage: str = "") -> dict:
 
 def fails_run(record: dict, fail_on: list[str] | tuple[str, ...]) -> bool:
     """Does this record make the run exit 1 under ``--fail-on``?"""
-    return any(name in fail_on for name in record.get("failed_checks", []))
+    return any(FAIL_ON_NAMES.get(name, name) in fail_on for name in record.get("failed_checks", []))

@@ -21,6 +21,7 @@ CHECK_QUESTIONS = {
     "registration": "Did the template registration succeed?",
     "face": "Is no face detectable on the defaced renders?",
     "impact": "Is downstream processing unchanged within tolerance?",
+    "freesurfer": "Are FreeSurfer volumes and thickness unchanged within tolerance?",
     "error": "Was the image processed without error?",
 }
 STATUSES = ("pass", "fail", "error")

@@ -77,6 +77,7 @@ def init_session_wf(*, plan, output_dir, options, sidecars, omp_nthreads: int = 
             keep_fields=options.keep_fields,
             seed=options.seed,
             omp_nthreads=omp_nthreads,
+            fs_license_file=options.fs_license_file,
             name=f"{image.key}_wf",
         )
         workflow.connect([

@@ -7,6 +7,7 @@ from nipype.pipeline import engine as pe
 
 from ..interfaces.deface import Coregister, Deface
 from ..interfaces.bids import DerivativesDataSink
+from ..interfaces.freesurfer import FreeSurferImpact
 from ..interfaces.impact import Impact
 from ..interfaces.qa import FaceQA
 from ..interfaces.metrics import WriteMetrics
@@ -30,6 +31,7 @@ def init_deface_image_wf(
     impact: str = "fast",
     seed: int = 42,
     omp_nthreads: int = 1,
+    fs_license_file=None,
     name: str = "deface_image_wf",
 ):
     """Deface one anatomical image with its session's template registration.
@@ -37,6 +39,10 @@ def init_deface_image_wf(
     The session's reference image uses the registration directly; any other image is
     rigidly co-registered to the reference first, and the template masks are carried
     to its own grid through both transforms (one interpolation).
+
+    With ``impact="freesurfer"``, a T1w image is also run through FreeSurfer's recon-all
+    (original and defaced, node ``freesurfer``, ``omp_nthreads`` threads, licence
+    ``fs_license_file``); other suffixes get only the fast ANTs impact check.
 
     Inputs
     ------
@@ -68,10 +74,13 @@ def init_deface_image_wf(
         ),
         name="metrics",
     )
-    # metrics of: 1 registration, 2 co-registration, 3 deface, 4 impact, 5 face QA (empty when not run)
-    records = pe.Node(niu.Merge(5), name="records", run_without_submitting=True)
+    run_freesurfer = impact == "freesurfer" and image.suffix == "T1w"  # recon-all needs a T1w
+    # metrics of: 1 registration, 2 co-registration, 3 deface, 4 impact, 5 face QA,
+    # 6 FreeSurfer impact (empty when not run)
+    records = pe.Node(niu.Merge(6), name="records", run_without_submitting=True)
     records.inputs.in2 = {} if image == reference else records.inputs.in2
     records.inputs.in4 = {} if impact not in ("fast", "full", "freesurfer") else records.inputs.in4
+    records.inputs.in6 = records.inputs.in6 if run_freesurfer else {}
     derivatives_wf = init_image_derivatives_wf(
         source_file=str(image.path), suffix=image.suffix, output_dir=output_dir
     )
@@ -132,5 +141,19 @@ def init_deface_image_wf(
         workflow.connect([
             (deface, impact_node, [("out_file", "defaced")]),
             (impact_node, records, [("metrics", "in4")]),
+        ])  # fmt:skip
+
+    if run_freesurfer:
+        freesurfer = pe.Node(
+            FreeSurferImpact(in_file=str(image.path), subject_label=image.key, openmp=omp_nthreads),
+            name="freesurfer",
+            n_procs=omp_nthreads,
+            mem_gb=8.0,
+        )
+        if fs_license_file:
+            freesurfer.inputs.fs_license_file = str(fs_license_file)
+        workflow.connect([
+            (deface, freesurfer, [("out_file", "defaced")]),
+            (freesurfer, records, [("metrics", "in6")]),
         ])  # fmt:skip
     return workflow
