@@ -4,14 +4,14 @@
     python benchmarks/bench_participant.py --demo
 
 Each participant runs in its own process (as one container per participant would), so
-its peak memory (max RSS of the process tree, from getrusage) is its own.
+its peak memory (the summed resident memory of its process tree, nipype's workers
+included, sampled from /proc) is its own.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -23,24 +23,52 @@ def _participants(bids: Path) -> list[str]:
     return sorted(p.name[4:] for p in bids.glob("sub-*") if p.is_dir())
 
 
+def _children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (Linux /proc)."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants, MB (0 where /proc is missing)."""
+    total, todo, seen = 0, [pid], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+        except OSError:
+            continue
+        total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+        todo += _children(current)
+    return total / 1024.0
+
+
 def _run_one(bids: Path, out: Path, work: Path, label: str, extra: list[str]) -> tuple[float, float, int]:
-    code = (
-        "import resource, sys\n"
-        "from bids_deface.cli.run import main\n"
-        "rc = main(sys.argv[1:])\n"
-        "peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-        "print(f'PEAK_KB={peak}', file=sys.stderr)\n"
-        "sys.exit(rc)\n"
-    )
+    """Run one participant in its own process; wall time, peak memory of its process tree, exit code.
+
+    The nipype workers are grandchildren (a forkserver's children), which getrusage does not
+    see: the tree's resident memory is sampled from /proc every 0.2 s instead, the figure a
+    container's memory limit has to cover.
+    """
     start = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-c", code, str(bids), str(out), "participant", "--participant-label", label,
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bids_deface", str(bids), str(out), "participant", "--participant-label", label,
          "-w", str(work), "--skip-bids-validation", *extra],
-        capture_output=True, text=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    wall = time.monotonic() - start
-    peak_kb = next((int(line.split("=")[1]) for line in proc.stderr.splitlines() if line.startswith("PEAK_KB=")), 0)
-    return wall, peak_kb / 1024.0, proc.returncode
+    peak = 0.0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss_mb(proc.pid))
+        time.sleep(0.2)
+    return time.monotonic() - start, peak, proc.returncode
 
 
 def main(argv=None) -> int:
@@ -71,8 +99,6 @@ def main(argv=None) -> int:
                                      "time_impact_s", "time_total_s")]
         print(f"{rec['source_file'].split('/')[-1]:<48}" + "".join(f"{c:>10.1f}" if isinstance(c, (int, float)) else f"{'-':>10}" for c in cols)
               + ("" if rec.get("status") == "pass" else f"  {rec.get('status')}: {rec.get('reason', '')}"))
-    self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(f"\nbenchmark process peak: {self_peak:.0f} MB")
     return 0
 
 

@@ -71,3 +71,19 @@ def test_reid_on_template_heads(template_variants):
     assert 0.0 <= out["top1"] <= out["top5"] == 1.0
     # the same face seen at 30 degrees is within dlib's same-person distance
     assert out["median_distance_own"] < reid.DLIB_SAME_PERSON
+
+
+def test_descriptor_distances_per_view():
+    from bids_deface.methods.qa import descriptor_distances
+
+    base = np.zeros(128)
+    near, far = base.copy(), base.copy()
+    near[0], far[0] = 0.3, 0.9
+    out = descriptor_distances({
+        "original": {"front": base.tolist(), "left30": base.tolist(), "right30": base.tolist()},
+        "defaced": {"front": near.tolist(), "left30": far.tolist()},  # no face on right30
+    })
+    assert out == {"face_descriptor_distance_front": 0.3, "face_descriptor_distance_left30": 0.9,
+                   "face_same_person_views": 1}
+    assert descriptor_distances({"original": {}, "defaced": {"front": near.tolist()}}) == {
+        "face_same_person_views": 0}

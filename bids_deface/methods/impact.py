@@ -82,8 +82,11 @@ AFFINE_LEVELS_MM = (8.0, 4.0)
 #: Voxel sizes (mm) of the brain-region affine refinement levels.
 BRAIN_LEVELS_MM = (4.0, 2.0)
 
-#: Margin (mm) around the carried template brain mask for the brain-region stages.
-BRAIN_REGION_MARGIN_MM = 10.0
+#: Margin (mm) around the carried template brain mask for the brain-region stages. Wider
+#: margins let tissue next to the face back in: on the real PDw head (thick slices, small
+#: field of view) 10 mm gave brain Dice 0.949 and 3.3 mm mean displacement, 2 mm gave 0.993
+#: and 0.5 mm; T1w and T2w heads were as good or better with 2 mm (Dice 0.987-0.997).
+BRAIN_REGION_MARGIN_MM = 2.0
 
 #: Upper bound on the number of brain voxels mapped through both registrations.
 MAX_DISPLACEMENT_POINTS = 50_000

@@ -52,6 +52,29 @@ def yaw_token(yaw: float) -> str:
     return f"yaw-{'m' if yaw < 0 else ''}{abs(int(round(yaw))):03d}"
 
 
+def descriptor_distances(descriptors: dict[str, dict[str, list[float]]]) -> dict:
+    """Per view, how far the defaced face's descriptor is from the original's.
+
+    ``face_descriptor_distance_<view>`` (Euclidean, dlib's 128-D space) for every view
+    with a dlib face on both renders, and ``face_same_person_views``: how many of them are
+    closer than dlib's same-person distance (0.6), i.e. where the face-recognition model
+    still takes the defaced render for the same person.
+    """
+    from .reid import DLIB_SAME_PERSON
+
+    out: dict = {}
+    close = 0
+    for view, vec in descriptors.get("defaced", {}).items():
+        ref = descriptors.get("original", {}).get(view)
+        if ref is None:
+            continue
+        distance = float(np.linalg.norm(np.asarray(vec, float) - np.asarray(ref, float)))
+        out[f"face_descriptor_distance_{view}"] = round(distance, 4)
+        close += distance < DLIB_SAME_PERSON
+    out["face_same_person_views"] = int(close)
+    return out
+
+
 def face_qa(
     original: nib.Nifti1Image,
     defaced: nib.Nifti1Image,
@@ -88,8 +111,12 @@ def face_qa(
                 best = max(dets, key=lambda d: d.confidence)
                 if best.landmarks is not None:
                     seen[role] |= {k for k, v in landmark_features(best, picture).items() if v}
-                if view in REID_VIEWS and best.detector.startswith("dlib"):
-                    descriptors[role][view] = descriptor_of(picture, best).round(6).tolist()
+            # the audit describes the most confident dlib face even where a Haar cascade
+            # scored higher: otherwise such a defaced render would count as "no face"
+            dlib_dets = [d for d in dets if d.detector.startswith("dlib")]
+            if view in REID_VIEWS and dlib_dets:
+                best_dlib = max(dlib_dets, key=lambda d: d.confidence)
+                descriptors[role][view] = descriptor_of(picture, best_dlib).round(6).tolist()
     metrics["time_qa_render_detect_s"] = round(time.monotonic() - start, 2)
 
     found = [v for v in views if metrics[f"face_confidence_original_{v}"] >= FOUND]
@@ -100,6 +127,7 @@ def face_qa(
     )
     for role in ("original", "defaced"):
         metrics[f"landmark_features_{role}"] = sorted(seen[role] & set(LANDMARK_FEATURES))
+    metrics.update(descriptor_distances(descriptors))
 
     if features is not None:
         fractions = feature_presence(original, defaced, features, labels)
