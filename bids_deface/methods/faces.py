@@ -315,8 +315,9 @@ def feature_presence(original, defaced, features_dseg, labels: dict) -> dict[str
 
     A feature's *skin voxels* are its labelled voxels within :data:`SHELL_MM` of the
     ORIGINAL head surface (:func:`bids_deface.methods.render.head_mask`). One is still
-    there when the defaced image is non-zero above the original's background
-    threshold at that voxel, i.e. inside the head.
+    there when the defaced image keeps the original's (non-zero) value at that voxel:
+    removed skin is 0, and refaced skin (``--method reface``) is the template's face,
+    present but not the participant's.
 
     Parameters
     ----------
@@ -335,7 +336,7 @@ def feature_presence(original, defaced, features_dseg, labels: dict) -> dict[str
     """
     from scipy import ndimage
 
-    from .render import _volume, background_threshold, head_mask
+    from .render import _volume, head_mask
 
     orig = _volume(original)
     after = _volume(defaced)
@@ -352,7 +353,9 @@ def feature_presence(original, defaced, features_dseg, labels: dict) -> dict[str
     grid = np.ogrid[tuple(slice(-r, r + 1) for r in depth)]
     ball = sum((g / r) ** 2 for g, r in zip(grid, depth)) <= 1.0
     shell = mask & ~ndimage.binary_erosion(mask, structure=ball)
-    still = np.abs(after) > background_threshold(orig)
+    # the participant's own skin survives where the voxel is unchanged: a removed voxel is
+    # 0, a refaced one holds the template's face (which is there, but is not theirs)
+    still = (after == orig) & (orig != 0)
     out = {}
     for name, value in _label_names(labels).items():
         skin = shell & (dseg == value)
