@@ -22,7 +22,6 @@ matter = aseg labels 2/41 and cortex = labels 3/42; otherwise no CNR is reported
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 import shutil
@@ -31,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from bids_deface.methods import overlap
+from bids_deface.methods.record import check_limits
 
 LOGGER = logging.getLogger(__name__)
 
@@ -311,13 +311,7 @@ def evaluate_freesurfer(
         :func:`bids_deface.methods.impact.evaluate_impact`, a missing or non-finite
         metric fails its check (e.g. no ``?h.aparc.stats`` after an incomplete run).
     """
-    checks = [("fs_aseg_volume_change_abs_mean_pct", max_volume_change_pct)]
-    checks += [(f"fs_{hemi}_mean_thickness_change_pct", max_thickness_change_pct) for hemi in ("lh", "rh")]
-    reasons: list[str] = []
-    for key, limit in checks:
-        value = metrics.get(key)
-        if value is None or not math.isfinite(float(value)):
-            reasons.append(f"{key} is missing or not finite ({value!r})")
-        elif abs(float(value)) > limit:
-            reasons.append(f"|{key}| = {abs(float(value)):.4g} exceeds the maximum {limit:g}")
+    checks = [("fs_aseg_volume_change_abs_mean_pct", max_volume_change_pct, "absmax")]
+    checks += [(f"fs_{hemi}_mean_thickness_change_pct", max_thickness_change_pct, "absmax") for hemi in ("lh", "rh")]
+    reasons = check_limits(metrics, checks)
     return not reasons, reasons

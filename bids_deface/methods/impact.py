@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from bids_deface.methods import overlap
+from bids_deface.methods.record import check_limits
 
 LOGGER = logging.getLogger(__name__)
 
@@ -580,17 +581,5 @@ def evaluate_impact(
             (f"{tissue}_volume_change_pct", thresholds.tissue_volume_change_max_pct, "absmax")
         )
 
-    reasons: list[str] = []
-    for key, limit, kind in checks:
-        if limit is None:
-            continue
-        value = metrics.get(key)
-        if value is None or not math.isfinite(float(value)):
-            reasons.append(f"{key} is missing or not finite ({value!r})")
-        elif kind == "min" and value < limit:
-            reasons.append(f"{key} = {value:.4g} is below the minimum {limit:g}")
-        elif kind == "max" and value > limit:
-            reasons.append(f"{key} = {value:.4g} exceeds the maximum {limit:g}")
-        elif kind == "absmax" and abs(value) > limit:
-            reasons.append(f"|{key}| = {abs(value):.4g} exceeds the maximum {limit:g}")
+    reasons = check_limits(metrics, checks)
     return not reasons, reasons

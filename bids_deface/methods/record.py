@@ -10,6 +10,8 @@ impact check (``check_freesurfer``) is gated by the same ``--fail-on impact`` as
 
 from __future__ import annotations
 
+import math
+
 #: Checks a record may carry, in the order reasons are listed.
 CHECKS = ("brain", "registration", "face", "impact", "freesurfer", "error")
 #: Checks that decide an image's status. The impact check measures how much an embedded,
@@ -60,3 +62,27 @@ def error_record(source_relpath: str, reason: str, *, stage: str = "") -> dict:
 def fails_run(record: dict, fail_on: list[str] | tuple[str, ...]) -> bool:
     """Does this record make the run exit 1 under ``--fail-on``?"""
     return any(FAIL_ON_NAMES.get(name, name) in fail_on for name in record.get("failed_checks", []))
+
+
+def check_limits(metrics: dict, checks) -> list[str]:
+    """One reason per metric outside its limit; an empty list when all are within.
+
+    ``checks``: ``(key, limit, kind)`` triples, ``kind`` one of ``"min"``, ``"max"`` or
+    ``"absmax"``; a ``None`` limit is not checked. A missing or non-finite metric fails.
+    """
+    reasons: list[str] = []
+    for key, limit, kind in checks:
+        if limit is None:
+            continue
+        value = metrics.get(key)
+        if value is None or not math.isfinite(float(value)):
+            reasons.append(f"{key} is missing or not finite ({value!r})")
+            continue
+        value = float(value)
+        if kind == "min" and value < limit:
+            reasons.append(f"{key} = {value:.4g} is below the minimum {limit:g}")
+        elif kind == "max" and value > limit:
+            reasons.append(f"{key} = {value:.4g} exceeds the maximum {limit:g}")
+        elif kind == "absmax" and abs(value) > limit:
+            reasons.append(f"|{key}| = {abs(value):.4g} exceeds the maximum {limit:g}")
+    return reasons
