@@ -85,6 +85,7 @@ class WorkflowConfig:
     keep_fields: list[str] = field(default_factory=list)
     shift_dates: int | None = None
     release_dir: Path | None = None
+    release_include: list[str] = field(default_factory=list)
     fail_on: list[str] = field(default_factory=lambda: ["brain", "face", "registration", "error"])
     seed: int = 42
 

@@ -22,15 +22,11 @@ import numpy as np
 import pytest
 
 from bids_deface.methods.io import raw_data, write_raw
-from bids_deface.methods.release import MARKER, Leftover, make_release, scan_leftovers
-from bids_deface.methods.scrub import (
-    ScrubPolicy,
-    identifying_values,
-    nifti_identifying_values,
-    provenance_fields,
-    scrub_nifti,
-    scrub_sidecar,
-)
+from bids_deface.methods.metadata.leftovers import Leftover, scan_leftovers
+from bids_deface.methods.metadata.nifti import nifti_identifying_values, scrub_nifti
+from bids_deface.methods.metadata.policy import ScrubPolicy
+from bids_deface.methods.metadata.release import MARKER, make_release
+from bids_deface.methods.metadata.sidecar import identifying_values, provenance_fields, scrub_sidecar
 
 ROOT = Path(__file__).parents[1]
 HEADS = ROOT.parent / "shared" / "data" / "heads"
@@ -134,9 +130,13 @@ def test_make_release_never_touches_input(tiny):
         assert not os.path.samefile(release / rel, bids / rel)
     for rel, content in sidecars.items():
         assert json.loads((release / rel).read_text()) == content
-    # untouched files are hard links (tmp_path is one filesystem); modified ones are not
-    assert os.path.samefile(release / "participants.tsv", bids / "participants.tsv")
-    assert summary.linked == 1 and summary.copied == 0
+    # every file is a copy, never a hard link: editing the release never edits the input
+    for path in release.rglob("*"):
+        if path.is_file() and (bids / path.relative_to(release)).is_file():
+            assert not os.path.samefile(path, bids / path.relative_to(release)), path
+    assert (release / "participants.tsv").read_text() == (bids / "participants.tsv").read_text()
+    (release / "participants.tsv").write_text("edited\n")
+    assert (bids / "participants.tsv").read_text().startswith("participant_id")
     for name in ("README", "dataset_description.json"):
         assert not os.path.samefile(release / name, bids / name)
     assert (bids / "README").read_text() == "A tiny synthetic dataset for bids_deface tests.\n"

@@ -10,17 +10,15 @@ import numpy as np
 import pytest
 
 from bids_deface.methods.io import raw_data, write_raw
-from bids_deface.methods.scrub import (
-    LEVELS,
-    ScrubPolicy,
-    bids_sidecar_fields,
+from bids_deface.methods.metadata.dates import shift_date_value
+from bids_deface.methods.metadata.nifti import nifti_identifying_values, scrub_nifti
+from bids_deface.methods.metadata.policy import LEVELS, ScrubPolicy, load_field_rules
+from bids_deface.methods.metadata.schema import bids_sidecar_fields
+from bids_deface.methods.metadata.sidecar import (
     identifying_values,
-    load_field_rules,
-    nifti_identifying_values,
     provenance_fields,
-    scrub_nifti,
     scrub_sidecar,
-    shift_date_value,
+    scrub_sidecar_fields,
 )
 
 #: A dcm2niix-like sidecar written without anonymisation (-ba n).
@@ -166,18 +164,35 @@ def test_shift_date_value_formats():
 
 
 def test_nested_structures_and_lists():
+    """Inside a field the policy keeps (BIDS terms with object values), the rules apply at any depth."""
     meta = {
         "EchoTime": 0.003,
-        "dcmmeta": {"global": {"const": {"PatientName": "DOE^JOHN", "EchoTime": 3.0, "StudyDate": "20190304"}}},
-        "Runs": [{"InstitutionName": "Example University Hospital", "Index": 1}, "plain"],
+        "DatasetLinks": {"global": {"const": {"PatientName": "DOE^JOHN", "EchoTime": 3.0, "StudyDate": "20190304"}}},
+        "SourceDatasets": [{"InstitutionName": "Example University Hospital", "Index": 1}, "plain"],
     }
     clean, changed = scrub_sidecar(meta, ScrubPolicy())
-    assert clean["dcmmeta"]["global"]["const"] == {"EchoTime": 3.0}
-    assert clean["Runs"] == [{"Index": 1}, "plain"]
-    assert set(changed) == {"dcmmeta.global.const.PatientName", "dcmmeta.global.const.StudyDate",
-                            "Runs[0].InstitutionName"}
+    assert clean["DatasetLinks"]["global"]["const"] == {"EchoTime": 3.0}
+    assert clean["SourceDatasets"] == [{"Index": 1}, "plain"]
+    assert set(changed) == {"DatasetLinks.global.const.PatientName", "DatasetLinks.global.const.StudyDate",
+                            "SourceDatasets[0].InstitutionName"}
     values = identifying_values(meta, changed)
     assert set(values) == {"DOE^JOHN", "20190304", "Example University Hospital"}
+
+
+def test_default_removes_fields_no_allow_list_names_nested_included():
+    """Non-standard fields (free text, nested subject data, misspelled DICOM names) do not survive."""
+    meta = {
+        "EchoTime": 0.003, "SeriesNumber": 5, "Notes": "scanned with John Doe's consent",
+        "CustomInfo": {"Subject": "DOE^JOHN", "Visit": 2}, "OperatorName": "Jane Roe", "SubjectName": "DOE^JOHN",
+        "dcmmeta": {"global": {"const": {"EchoTime": 3.0}}}, "InstitutionName": "Example University Hospital",
+    }
+    result = scrub_sidecar_fields(meta, ScrubPolicy(), suffix="T1w")
+    assert result.clean == {"EchoTime": 0.003, "SeriesNumber": 5}
+    assert set(result.unknown) == {"Notes", "CustomInfo", "OperatorName", "SubjectName", "dcmmeta"}
+    assert result.identifying == ["InstitutionName"]
+    kept = scrub_sidecar_fields(meta, ScrubPolicy(keep_fields=("CustomInfo",)), suffix="T1w")
+    assert kept.clean["CustomInfo"] == meta["CustomInfo"]
+    assert scrub_sidecar_fields(meta, ScrubPolicy(level="none")).clean == meta
 
 
 def test_identifying_values_of_heads_like_sidecar():

@@ -114,7 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--keep-field", action="append", default=[], metavar="NAME", help="never remove this sidecar field")
     g.add_argument("--shift-dates", type=int, default=None, metavar="DAYS", help="shift dates by DAYS instead of removing them")
     g.add_argument("--release-dir", type=Path, default=None, metavar="DIR",
-                   help="also write a shareable copy of the dataset: defaced images, scrubbed sidecars")
+                   help="also write a shareable copy of the dataset: defaced images, scrubbed headers, sidecars, "
+                   "tables and free text; files outside BIDS raw data (code/, stimuli/, ...) are left out")
+    g.add_argument("--release-include", action="append", default=[], metavar="PATTERN",
+                   help="copy files the release leaves out by default (e.g. 'stimuli/**'); they are copied as "
+                   "they are and searched for removed values")
 
     g = parser.add_argument_group("Performance and execution")
     g.add_argument("-w", "--work-dir", type=Path, default=None,
@@ -198,6 +202,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
             keep_fields=opts.keep_field,
             shift_dates=opts.shift_dates,
             release_dir=opts.release_dir.expanduser().absolute() if opts.release_dir else None,
+            release_include=opts.release_include,
             fail_on=opts.fail_on,
             seed=opts.seed,
         ),

@@ -20,14 +20,10 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 def sidecar_for(layout, image, options) -> dict:
     """The defaced image's sidecar: the source metadata, scrubbed, plus provenance."""
-    from ..methods.scrub import ScrubPolicy, provenance_fields, scrub_sidecar
+    from ..methods.metadata.policy import ScrubPolicy
+    from ..methods.metadata.sidecar import provenance_fields, scrub_sidecar
 
-    policy = ScrubPolicy(
-        level=options.scrub,
-        scrub_fields=tuple(options.scrub_fields),
-        keep_fields=tuple(options.keep_fields),
-        shift_days=options.shift_dates,
-    )
+    policy = ScrubPolicy.from_options(options)
     metadata = layout.get_metadata(str(image.path)) or {}
     clean, _ = scrub_sidecar(metadata, policy, suffix=image.suffix)
     clean.update(provenance_fields(tool="bids_deface", version=__version__, method=options.method,

@@ -1,12 +1,10 @@
-"""``--release-dir``: a shareable copy of the dataset, defaced and scrubbed, checked for leftovers."""
+"""``--release-dir``: a shareable copy of the dataset, defaced and scrubbed, searched for leftovers."""
 
 from __future__ import annotations
 
 import json
 import logging
 from pathlib import Path
-
-import nibabel as nib
 
 from .. import __version__
 from ..config import Config
@@ -16,16 +14,22 @@ LOGGER = logging.getLogger("bids_deface")
 
 
 def _defaced_path(output_dir: Path, relpath: str) -> Path:
+    """The derivative of an anatomical image ``sub-*/[ses-*/]anat/<entities>_<suffix>.nii[.gz]``."""
     folder, name = relpath.rsplit("/", 1)
     stem, ext = name.split(".", 1)
     entities, suffix = stem.rsplit("_", 1)
     return output_dir / folder / f"{entities}_desc-defaced_{suffix}.{ext if ext.endswith('gz') else ext + '.gz'}"
 
 
+def _sidecar_of(relpath: str) -> str:
+    return relpath.split(".", 1)[0] + ".json"
+
+
 def write_release(config: Config) -> bool:
-    """Write the release copy; False (and nothing written) when an image is not safely defaced."""
-    from ..methods.release import make_release, scan_leftovers
-    from ..methods.scrub import ScrubPolicy, identifying_values, nifti_identifying_values, scrub_nifti, scrub_sidecar
+    """Write the release copy; False when an image is not safely defaced (nothing written)
+    or when the written release holds a removed value or lacks a file."""
+    from ..methods.metadata.policy import ScrubPolicy
+    from ..methods.metadata.release import make_release
 
     ex, wf = config.execution, config.workflow
     bids_dir, output_dir, release_dir = ex.bids_dir, ex.output_dir, wf.release_dir
@@ -42,46 +46,33 @@ def write_release(config: Config) -> bool:
                      "(run every participant first, fix the failures): %s", len(unsafe), ", ".join(unsafe[:10]))
         return False
 
-    policy = ScrubPolicy(level=wf.scrub, scrub_fields=tuple(wf.scrub_fields), keep_fields=tuple(wf.keep_fields),
-                         shift_days=wf.shift_dates)
-    sidecars: dict[Path, dict] = {}
-    values: list[str] = []
-    for path in sorted(bids_dir.rglob("*.json")):
-        rel = path.relative_to(bids_dir)
-        if rel.parts[0] in ("derivatives", "sourcedata", "code") or rel.name == "dataset_description.json":
-            continue
-        meta = json.loads(path.read_text())
-        suffix = rel.name.split(".")[0].rsplit("_", 1)[-1]
-        clean, removed = scrub_sidecar(meta, policy, suffix=suffix)
-        values += identifying_values(meta, removed)
-        defaced_sidecar = _defaced_path(output_dir, rel.as_posix().replace(".json", ".nii.gz")).with_suffix("").with_suffix(".json")
-        if defaced_sidecar.is_file():  # the derivative's sidecar: scrubbed and with provenance
-            clean = json.loads(defaced_sidecar.read_text())
-        sidecars[rel] = clean
-    for rel in anat:
-        original = nib.load(bids_dir / rel)
-        _, changed = scrub_nifti(original, policy)
-        values += nifti_identifying_values(original, changed)
-
     replacements = {Path(rel): _defaced_path(output_dir, rel) for rel in anat}
-    note = (f"Every anatomical image was defaced and every JSON sidecar scrubbed (policy '{wf.scrub}') by "
-            f"bids_deface {__version__} (method '{wf.method}', template '{wf.template}').")
-    summary = make_release(bids_dir, release_dir, replacements, sidecars, note=note)
-    leftovers = scan_leftovers(release_dir, sorted(set(values)))
-    report = {
-        "release_dir": str(release_dir),
-        "images_replaced": len(summary.replaced),
-        "sidecars_scrubbed": len(summary.sidecars),
-        "files_linked": summary.linked,
-        "files_copied": summary.copied,
-        "identifying_values_checked": len(set(values)),
-        "leftovers": [{"path": str(item.path), "value_index": item.value_index} for item in leftovers],
-    }
+    sidecars = {}
+    for rel, defaced in replacements.items():
+        derivative = defaced.with_name(defaced.name.split(".", 1)[0] + ".json")
+        if derivative.is_file():  # scrubbed, with the provenance of the defacing
+            sidecars[Path(_sidecar_of(str(rel)))] = json.loads(derivative.read_text())
+    note = (f"Every anatomical image was defaced, and every NIfTI header, JSON sidecar, BIDS table and free-text "
+            f"file scrubbed (policy '{wf.scrub}'), by bids_deface {__version__} (method '{wf.method}', "
+            f"template '{wf.template}'). Files outside BIDS raw data were left out.")
+    summary = make_release(bids_dir, release_dir, replacements, sidecars, note=note,
+                           policy=ScrubPolicy.from_options(wf), include=tuple(wf.release_include))
+    report = summary.as_dict()
     write_json(output_dir / "release_summary.json", report)
-    if leftovers:
-        LOGGER.error("release %s: %d leftover identifying value(s) found (see release_summary.json)",
-                     release_dir, len(leftovers))
+    if summary.missing:
+        LOGGER.error("release %s is incomplete: %d file(s) without content (see release_summary.json): %s",
+                     release_dir, len(summary.missing), "; ".join(summary.missing[:5]))
+    if summary.leftovers:
+        LOGGER.error("release %s: %d removed value(s) found again, in %s (see release_summary.json)",
+                     release_dir, len(summary.leftovers),
+                     ", ".join(sorted({str(i.path.relative_to(release_dir)) for i in summary.leftovers})[:10]))
+    if not summary.clean:
         return False
-    LOGGER.warning("release written to %s: %d images defaced, %d sidecars scrubbed, no identifying value left "
-                   "(%d checked)", release_dir, len(summary.replaced), len(summary.sidecars), len(set(values)))
+    redactions = sum(item["count"] for item in summary.redacted)
+    LOGGER.warning(
+        "release written to %s: %d images defaced, %d files written, %d left out; none of the %d removed values "
+        "found again; %d free-text redaction(s), %d e-mail/telephone finding(s) in kept text. Read "
+        "release_summary.json (kept on purpose, left out) before publishing.",
+        release_dir, len(summary.replaced), len(summary.files), len(summary.excluded), summary.values_checked,
+        redactions, sum(item["count"] for item in summary.findings))
     return True

@@ -176,7 +176,8 @@ class Deface(SimpleInterface):
         from ..methods.deface import apply_removal
         from ..methods.io import load_image, save_image, write_raw
         from ..methods.masks import image_masks, mask_image
-        from ..methods.scrub import ScrubPolicy, scrub_nifti
+        from ..methods.metadata.nifti import scrub_nifti
+        from ..methods.metadata.policy import ScrubPolicy
 
         start = time.monotonic()
         img = load_image(self.inputs.in_file)

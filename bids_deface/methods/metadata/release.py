@@ -1,0 +1,429 @@
+"""A release copy of a BIDS dataset: defaced, scrubbed and searched, in one step.
+
+:func:`make_release` writes a copy of the input dataset in which the given images are
+replaced by their defaced versions and every other file is written by what it is
+(:mod:`.catalog`): NIfTI headers scrubbed and gzip names dropped, sidecars and tables
+scrubbed by the policy, free text redacted, everything outside BIDS left out and
+listed. It then searches every released byte for each value it removed, in all its
+spellings (:mod:`.leftovers`). The input dataset is only read; every file is copied,
+never linked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import logging
+import os
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import nibabel as nib
+
+from ..io import atomic_path
+from . import catalog
+from .freetext import redact_text, spelling_regex, spellings
+from .leftovers import Leftover, scan_leftovers, scan_patterns
+from .nifti import copy_without_gzip_names, nifti_identifying_values, scrub_nifti, scrub_nifti_file
+from .policy import IDENTIFYING, UNKNOWN, ScrubPolicy
+from .schema import is_known_suffix
+from .sidecar import identifying_values, scrub_sidecar_fields
+from .tabular import scrub_dictionary, scrub_table, table_kind
+
+LOGGER = logging.getLogger(__name__)
+
+#: Marks a directory as a release written by this module (hidden: validators skip it).
+MARKER = ".bids_deface_release.json"
+#: dataset_description.json fields copied as they are (the rest is redacted as free text).
+_DESCRIPTION_AS_IS = ("Name", "BIDSVersion", "DatasetType", "License", "DatasetDOI", "HEDVersion", "GeneratedBy",
+                      "SourceDatasets", "DatasetLinks", "Authors")
+NAMES_NOTE = ("Free text was searched for the removed values, e-mail addresses, telephone numbers and dates; "
+              "a personal name that matches no removed value cannot be found by any rule: read README, CHANGES and "
+              "the kept columns before publishing.")
+
+
+@dataclass(frozen=True)
+class ReleaseSummary:
+    """What :func:`make_release` wrote and found (paths relative to the release)."""
+
+    release_dir: Path
+    replaced: tuple[str, ...]
+    sidecars: tuple[str, ...]
+    copied: int
+    readme: str
+    images_not_replaced: tuple[str, ...] = ()
+    files: dict = field(default_factory=dict)  #: relative path -> how it was written
+    excluded: dict = field(default_factory=dict)  #: relative path -> why it stayed out
+    missing: tuple[str, ...] = ()  #: files whose content is not present (annexed, dangling links)
+    removed: tuple[dict, ...] = ()  #: fields and columns removed, counted by name and reason
+    redacted: tuple[dict, ...] = ()  #: free text removed, counted by file and kind
+    kept: tuple[dict, ...] = ()  #: what might identify and is kept on purpose, with the reason
+    leftovers: tuple[Leftover, ...] = ()
+    findings: tuple[dict, ...] = ()  #: e-mail addresses and telephone numbers in released text
+    values_checked: int = 0
+
+    @property
+    def clean(self) -> bool:
+        """No removed value found again and no file missing."""
+        return not self.leftovers and not self.missing
+
+    def as_dict(self) -> dict:
+        """The summary as JSON-ready data: names, paths and counts, never a removed value."""
+        return {
+            "release_dir": str(self.release_dir),
+            "images_replaced": len(self.replaced),
+            "sidecars_scrubbed": len(self.sidecars),
+            "files_written": len(self.files),
+            "files_by_action": dict(Counter(self.files.values())),
+            "images_not_replaced": list(self.images_not_replaced),
+            "excluded": [{"path": p, "reason": r} for p, r in self.excluded.items()],
+            "missing": list(self.missing),
+            "removed": list(self.removed),
+            "redacted": list(self.redacted),
+            "kept_on_purpose": list(self.kept),
+            "identifying_values_checked": self.values_checked,
+            "leftovers": [{"path": str(i.path), "value_index": i.value_index, "origin": i.origin} for i in self.leftovers],
+            "findings": list(self.findings),
+            "note": NAMES_NOTE,
+        }
+
+
+def _relative(path: Path | str, what: str) -> str:
+    rel = PurePosixPath(Path(path).as_posix())
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        raise ValueError(f"{path}: {what} keys must be paths relative to the dataset, inside it")
+    return str(rel)
+
+
+def _is_our_release(path: Path) -> bool:
+    return (path / MARKER).is_file()
+
+
+def _check_target(bids_dir: Path, release_dir: Path) -> None:
+    if release_dir == bids_dir or release_dir.is_relative_to(bids_dir):
+        raise ValueError(f"{release_dir}: the release directory must be outside the input dataset {bids_dir}")
+    if bids_dir.is_relative_to(release_dir):
+        raise ValueError(f"{release_dir}: the release directory must not contain the input dataset {bids_dir}")
+    for path in (release_dir, release_dir.with_name(release_dir.name + ".partial")):
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{path}: exists and is not a directory")
+        if path.is_dir() and any(path.iterdir()) and not _is_our_release(path):
+            raise ValueError(f"{path}: not empty and not a previous bids_deface release; refusing to overwrite it")
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def _write_json(path: Path, content) -> None:
+    _write_text(path, json.dumps(content, indent=2, ensure_ascii=False) + "\n")
+
+
+def _missing_reason(path: Path) -> str:
+    target = os.readlink(path) if path.is_symlink() else ""
+    if "annex/objects" in target:
+        return f"{path}: annexed content not present (run `datalad get {path}` or `git annex get`)"
+    return f"{path}: broken symlink to {target}" if target else f"{path}: not readable"
+
+
+class _Writer:
+    """Writes the files of one release into ``out`` and remembers what it removed."""
+
+    def __init__(self, bids_dir: Path, out: Path, policy: ScrubPolicy):
+        self.bids_dir, self.out, self.policy = bids_dir, out, policy
+        self.values: dict[str, str] = {}  # removed value -> where it came from
+        self.removed: Counter = Counter()  # (kind, name, why) -> files
+        self.redacted: list[dict] = []
+        self.kept: list[dict] = []
+        self.removed_columns: dict[str, set[str]] = {}
+        self._regex: tuple[int, object] = (-1, None)
+
+    def remember(self, values, origin: str) -> None:
+        for value in values:
+            if spellings(value):  # too short to search for: would match by chance
+                self.values.setdefault(str(value).strip(), origin)
+
+    def sidecar(self, rel: str, override: dict | None = None) -> None:
+        source = self.bids_dir / rel
+        suffix = catalog.suffix_of(rel)
+        suffix = suffix if is_known_suffix(suffix) else None
+        clean = {}
+        if source.exists():
+            meta = json.loads(source.read_text(encoding="utf-8"))
+            result = scrub_sidecar_fields(meta, self.policy, suffix=suffix)
+            for path in result.identifying:
+                self.remember(identifying_values(meta, [path]), f"{rel}: {path}")
+            self._count("sidecar field", result.identifying, IDENTIFYING)
+            self._count("sidecar field", result.unknown, UNKNOWN)
+            self._note_kept(rel, [key for key in meta if self.policy.keeps(key)], "--keep-field")
+            clean = result.clean
+        if override is not None:  # the derivative's sidecar (scrubbed again: the policy may differ)
+            clean = scrub_sidecar_fields(override, self.policy, suffix=suffix).clean
+        _write_json(self.out / rel, clean)
+
+    def table(self, rel: str) -> None:
+        kind = table_kind(rel) or "phenotype"
+        documented = self._documented_columns(rel, kind)
+        result = scrub_table((self.bids_dir / rel).read_text(encoding="utf-8"), self.policy, kind=kind,
+                             documented=documented)
+        self.remember(result.values, f"{rel}: removed or shifted columns")
+        self.removed_columns[rel] = set(result.removed)
+        for column, why in result.removed.items():
+            self._count(f"{kind} column", [column], why)
+        header = result.text.split("\n", 1)[0].rstrip("\r").split("\t")
+        extra = [c for c in header if c in documented]
+        self._note_kept(rel, [c for c in header if self.policy.keeps(c)], "--keep-field")
+        self._note_kept(rel, extra, "documented in the table's JSON data dictionary")
+        _write_text(self.out / rel, result.text)
+
+    def _documented_columns(self, rel: str, kind: str) -> frozenset[str]:
+        names = set()
+        for candidate in (rel[:-4] + ".json", f"{kind}.json"):
+            path = self.bids_dir / candidate
+            if path.is_file():
+                try:
+                    names |= set(json.loads(path.read_text(encoding="utf-8")))
+                except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                    LOGGER.warning("%s: unreadable data dictionary (%s)", path, err)
+        return frozenset(names)
+
+    def dictionary(self, rel: str) -> None:
+        content = json.loads((self.bids_dir / rel).read_text(encoding="utf-8"))
+        table = rel[:-5] + ".tsv"
+        if table in self.removed_columns:
+            gone = self.removed_columns[table]
+        else:  # an inherited dictionary (sessions.json): every table of its kind
+            gone = set().union(*[cols for t, cols in self.removed_columns.items()
+                                 if catalog.suffix_of(t) == catalog.suffix_of(rel)])
+        clean, _ = scrub_dictionary(content, gone) if isinstance(content, dict) else (content, [])
+        _write_json(self.out / rel, clean)
+
+    def nifti(self, rel: str, defaced: Path | None = None) -> None:
+        """The image (or its defaced version), header scrubbed; the original's header text is searched for."""
+        original = self.bids_dir / rel
+        changed, values = scrub_nifti_file(defaced or original, self.out / rel, self.policy)
+        if defaced is not None:
+            img = nib.load(original)
+            changed = scrub_nifti(img, self.policy)[1]
+            values = nifti_identifying_values(img, changed)
+        self.remember(values, f"{rel}: NIfTI header")
+        self._count("NIfTI header field", changed, IDENTIFYING)
+
+    def copy(self, rel: str) -> None:
+        copy_without_gzip_names(self.bids_dir / rel, self.out / rel)
+
+    def free_text(self, rel: str, note: str = "") -> None:
+        path = self.bids_dir / rel
+        text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+        text, done = redact_text(text, self._known(), shift_days=self.policy.shift_days)
+        self._record_redactions(rel, done)
+        if note:
+            text = (text.rstrip("\n") + "\n\n" if text.strip() else "") + note
+        _write_text(self.out / rel, text)
+
+    def description(self, generated_by: dict) -> None:
+        path = self.bids_dir / "dataset_description.json"
+        try:
+            description = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"{path}: not a readable dataset description ({err})") from err
+        known = self._known()
+        for key, value in list(description.items()):
+            if isinstance(value, str) and key not in _DESCRIPTION_AS_IS:
+                description[key], done = redact_text(value, known, shift_days=self.policy.shift_days)
+                self._record_redactions(f"dataset_description.json: {key}", done)
+            elif isinstance(value, list) and key not in _DESCRIPTION_AS_IS:
+                redacted = [redact_text(v, known, shift_days=self.policy.shift_days) if isinstance(v, str) else (v, None)
+                            for v in value]
+                description[key] = [v for v, _ in redacted]
+                for _, done in redacted:
+                    if done is not None:
+                        self._record_redactions(f"dataset_description.json: {key}", done)
+        if description.get("Authors"):
+            self.kept.append({"file": "dataset_description.json", "field": "Authors",
+                              "why": "the dataset's authors, published on purpose"})
+        description["DatasetType"] = "raw"  # a release is a dataset, not derivatives
+        description["GeneratedBy"] = [*description.get("GeneratedBy", []), generated_by]
+        _write_json(self.out / "dataset_description.json", description)
+
+    def _known(self):
+        if self._regex[0] != len(self.values):
+            self._regex = (len(self.values), spelling_regex(s for v in self.values for s in spellings(v)))
+        return self._regex[1]
+
+    def drop_labels(self, relpaths) -> None:
+        """Values that are labels of the dataset (``sub-<label>``, ``ses-<label>``...) are
+        released on purpose in every file name: not searched for."""
+        labels = {m.lower() for rel in relpaths for m in re.findall(r"(?:^|[/_])[a-zA-Z]+-([a-zA-Z0-9]+)", rel)}
+        for value in [v for v in self.values if v.lower() in labels]:
+            del self.values[value]
+
+    def _record_redactions(self, where: str, done) -> None:
+        for kind, count in sorted(done.counts.items()):
+            self.redacted.append({"file": where, "kind": kind, "count": count})
+        self.remember([t for t in done.removed if t not in self.values], f"{where}: redacted free text")
+
+    def _count(self, kind: str, names, why: str) -> None:
+        for name in names:
+            self.removed[(kind, name, why)] += 1
+
+    def _note_kept(self, rel: str, names, why: str) -> None:
+        self.kept += [{"file": rel, "field": name, "why": why} for name in names]
+
+    def removed_summary(self) -> tuple[dict, ...]:
+        return tuple({"where": kind, "name": name, "why": why, "files": n}
+                     for (kind, name, why), n in sorted(self.removed.items()))
+
+
+def make_release(
+    bids_dir: Path,
+    release_dir: Path,
+    replacements: dict[Path, Path],
+    sidecars: dict[Path, dict],
+    *,
+    note: str,
+    policy: ScrubPolicy | None = None,
+    include=(),
+    generated_by: dict | None = None,
+) -> ReleaseSummary:
+    """Write a defaced, scrubbed copy of ``bids_dir`` into ``release_dir`` and search it.
+
+    Parameters
+    ----------
+    bids_dir
+        The input dataset (only read).
+    release_dir
+        Where the release goes: must be outside ``bids_dir``, and absent, empty or a
+        previous release of ours (replaced as a whole).
+    replacements
+        Source relative path -> defaced image: the defaced file (header scrubbed, no
+        gzip name) takes the place of the source, whose bytes never enter the release.
+    sidecars
+        Relative path -> sidecar content to write instead of the source's (the defaced
+        images' sidecars with their provenance; also for sidecars the source lacks).
+        Scrubbed by ``policy`` too.
+    note
+        What was done; appended to the README (created if absent).
+    policy
+        The scrubbing policy for every sidecar, header, table and text (default level).
+    include
+        Patterns of files kept out by default (``code/**``) to copy as they are.
+    generated_by
+        The ``GeneratedBy`` entry added to ``dataset_description.json``; defaults to
+        this package's name and version.
+
+    Notes
+    -----
+    The release is built in ``<release_dir>.partial``, searched there, and renamed at
+    the end; every file is written to a temporary name and renamed. Files are copied,
+    never hard-linked: editing a release never edits the input.
+    """
+    bids_dir, release_dir = Path(bids_dir).resolve(), Path(release_dir).resolve()
+    if not (bids_dir / "dataset_description.json").is_file():
+        raise ValueError(f"{bids_dir}: not a BIDS dataset (no dataset_description.json)")
+    _check_target(bids_dir, release_dir)
+    policy = policy or ScrubPolicy()
+    if generated_by is None:
+        from ... import __version__
+
+        generated_by = {"Name": "bids_deface", "Version": __version__, "Description": "defaced, metadata-scrubbed release"}
+    replaced = {_relative(k, "replacements"): Path(v) for k, v in replacements.items()}
+    overrides = {_relative(k, "sidecars"): v for k, v in sidecars.items()}
+    _check_replacements(bids_dir, replaced)
+
+    partial = release_dir.with_name(release_dir.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)  # a crashed previous release of ours (checked above)
+    partial.mkdir(parents=True)
+    _write_json(partial / MARKER, {"GeneratedBy": generated_by})
+    writer = _Writer(bids_dir, partial, policy)
+    files, excluded, missing, not_replaced = _write_files(writer, replaced, overrides, include)
+    writer.drop_labels(files)
+    readme = next((n for n in catalog.README_NAMES if (bids_dir / n).is_file()), "README")
+    heading = f"De-identified release ({generated_by['Name']} {generated_by['Version']})"
+    block = f"{heading}\n{'=' * len(heading)}\n" if readme.endswith(".rst") else f"## {heading}\n"
+    for rel in [n for n in catalog.FREE_TEXT if (bids_dir / n).is_file() and n != readme] + [readme]:
+        writer.free_text(rel, note=f"{block}\n{note.strip()}\n" if rel == readme else "")
+        files[rel] = catalog.FREETEXT
+    writer.description(generated_by)
+    files["dataset_description.json"] = catalog.DESCRIPTION
+    if not_replaced:
+        LOGGER.warning("%d anatomical images released without defacing (headers scrubbed): %s",
+                       len(not_replaced), ", ".join(not_replaced))
+
+    values = sorted(writer.values)
+    leftovers = scan_leftovers(partial, values, [writer.values[v] for v in values])
+    leftovers = tuple(Leftover(release_dir / i.path.relative_to(partial), i.value_index, i.origin) for i in leftovers)
+    findings = tuple(scan_patterns(partial))
+    _move_into_place(partial, release_dir)
+    LOGGER.info("release written to %s: %d files (%d replaced), %d left out", release_dir, len(files), len(replaced),
+                len(excluded))
+    return ReleaseSummary(
+        release_dir, tuple(sorted(replaced)), tuple(sorted(r for r, a in files.items() if a == catalog.SIDECAR)),
+        sum(a == catalog.COPY for a in files.values()), readme, tuple(not_replaced), files, excluded, tuple(missing),
+        writer.removed_summary(), tuple(writer.redacted), tuple(writer.kept), leftovers, findings, len(values),
+    )
+
+
+def _check_replacements(bids_dir: Path, replaced: dict[str, Path]) -> None:
+    for rel, defaced in replaced.items():
+        source = bids_dir / rel
+        if not source.is_file():
+            raise ValueError(f"{source}: replacement given for a file that is not in the dataset")
+        if not defaced.is_file():
+            raise ValueError(f"{defaced}: defaced image for {rel} does not exist")
+        if os.path.samefile(source, defaced):
+            raise ValueError(f"{defaced}: the 'defaced' image for {rel} is the original file itself")
+
+
+def _write_files(writer: _Writer, replaced: dict[str, Path], overrides: dict[str, dict], include):
+    """Write every file but the free text and the description; tables before their dictionaries."""
+    files, excluded, missing, not_replaced = {}, {}, [], []
+    plan = {}
+    for rel in catalog.dataset_files(writer.bids_dir):
+        action, reason = catalog.classify(rel, include)
+        if action is None:
+            excluded[rel] = reason
+        elif action not in (catalog.FREETEXT, catalog.DESCRIPTION):
+            plan[rel] = action
+    for rel in overrides:
+        plan.setdefault(rel, catalog.SIDECAR)
+    order = {catalog.TABLE: 0, catalog.DICTIONARY: 2}
+    for rel, action in sorted(plan.items(), key=lambda item: (order.get(item[1], 1), item[0])):
+        source = writer.bids_dir / rel
+        if not source.exists() and rel not in overrides:
+            missing.append(_missing_reason(source))
+            continue
+        if action == catalog.NIFTI:
+            if rel not in replaced and "/anat/" in f"/{rel}":
+                not_replaced.append(rel)
+            writer.nifti(rel, replaced.get(rel))
+        elif action == catalog.SIDECAR:
+            writer.sidecar(rel, overrides.get(rel))
+        elif action == catalog.TABLE:
+            writer.table(rel)
+        elif action == catalog.DICTIONARY:
+            writer.dictionary(rel)
+        else:
+            writer.copy(rel)
+        files[rel] = action
+    for rel in missing:
+        LOGGER.error("%s", rel)
+    return files, excluded, missing, not_replaced
+
+
+def _move_into_place(partial: Path, release_dir: Path) -> None:
+    if release_dir.exists():  # absent, empty, or a previous release of ours (checked before)
+        old = Path(tempfile.mkdtemp(prefix=f".{release_dir.name}.old.", dir=release_dir.parent))
+        os.replace(release_dir, old / "release")
+        os.replace(partial, release_dir)
+        shutil.rmtree(old)
+    else:
+        os.replace(partial, release_dir)
+
+
+__all__ = ["MARKER", "ReleaseSummary", "make_release"]
