@@ -85,12 +85,48 @@ def test_write_raw_is_bit_exact_outside_the_mask(tmp_path):
     defaced = apply_removal(loaded, removal)
     out = write_raw(tmp_path / "out.nii.gz", defaced.header, defaced.raw)
     result = nib.load(out)
-    assert result.header.binaryblock == loaded.header.binaryblock
+    with gzip.open(src) as a, gzip.open(out) as b:  # the header exactly as on disk, scaling included
+        assert a.read(348) == b.read(348)
+    assert result.dataobj.slope == 2.0 and result.dataobj.inter == 5.0
     assert len(result.header.extensions) == 1
     assert result.get_data_dtype() == loaded.get_data_dtype()
     assert np.array_equal(raw_data(result)[~removal], raw_data(loaded)[~removal])
-    assert np.all(result.get_fdata()[removal] == 0.0)
+    assert np.all(np.abs(result.get_fdata()[removal]) <= 1.0)  # the stored value closest to 0 (slope 2, inter 5)
     assert (int(result.header["qform_code"]), int(result.header["sform_code"])) == (2, 4)
+
+
+SCALINGS = [(np.int8, None), (np.int8, (0.5, -3.0)), (np.int16, None), (np.int16, (2.0, 5.0)), (np.uint16, None),
+            (np.uint16, (2.5, 10.0)), (np.float32, None), (np.float64, None), (np.float32, (1.5, 0.25))]
+
+
+@pytest.mark.parametrize(("dtype", "scaling"), SCALINGS)
+@pytest.mark.parametrize("shape", [(18, 20, 22), (18, 20, 22, 3)])
+def test_deface_keeps_decoded_values_outside_the_mask(tmp_path, dtype, scaling, shape):
+    """Stored values outside the removal mask are byte-identical, header scaling is kept, and every
+    decoded value outside the mask equals the input's (a uint16 with slope 2.5 lost its scaling once)."""
+    rng = np.random.default_rng(1)
+    info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
+    high = 100 if info is None else min(info.max, 2000)
+    img = nib.Nifti1Image(rng.integers(max(0, 0 if info is None else info.min), high, shape).astype(dtype),
+                          np.diag([1.0, 1.0, 1.2, 1.0]))
+    if scaling:
+        img.header.set_slope_inter(*scaling)
+    src = tmp_path / "src.nii.gz"
+    img.to_filename(src)
+    loaded = load_image(src)
+    removal = np.zeros(shape[:3], bool)
+    removal[:, -6:, :5] = True
+    defaced = apply_removal(loaded, removal)
+    result = nib.load(write_raw(tmp_path / "out.nii.gz", defaced.header, defaced.raw))
+    before, after = loaded.get_fdata(), result.get_fdata()
+    assert np.array_equal(after[~removal], before[~removal])
+    assert np.array_equal(raw_data(result)[~removal], raw_data(loaded)[~removal])
+    assert (result.dataobj.slope, result.dataobj.inter) == (loaded.dataobj.slope, loaded.dataobj.inter)
+    assert result.get_data_dtype() == loaded.get_data_dtype()
+    # removed voxels decode to the value closest to 0 the dtype and scaling allow
+    slope, inter = scaling or (1.0, 0.0)
+    lowest = 0.0 if info is None else max(info.min * slope + inter, min(inter, 0.0)) if slope > 0 else 0.0
+    assert np.all(np.abs(after[removal]) <= abs(lowest) + abs(slope) / 2 + 1e-6)
 
 
 def test_stored_zero_honours_scaling():

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import nibabel as nib
 import numpy as np
 
-from .io import raw_data, stored_zero
+from .io import raw_data, stored_header, stored_zero
 
 #: The defacing methods bids_deface implements itself.
 METHODS = ("deface", "reface", "shear")
@@ -15,18 +15,11 @@ METHODS = ("deface", "reface", "shear")
 
 @dataclass(frozen=True)
 class Defaced:
-    """Stored (unscaled) voxel values and the unchanged source header."""
+    """Stored (unscaled) voxel values and the source header as on disk (scaling included)."""
 
     raw: np.ndarray
     header: nib.Nifti1Header
     voxels_removed: int
-
-    def to_image(self) -> nib.Nifti1Image:
-        """An in-memory image with the same scaling as the source (for QA and tests)."""
-        img = nib.Nifti1Image(self.raw, None, self.header.copy())
-        slope, inter = self.header.get_slope_inter()
-        img.header.set_slope_inter(slope if slope is not None else np.nan, inter if inter is not None else np.nan)
-        return img
 
 
 def apply_removal(img: nib.Nifti1Image, removal: np.ndarray, fill: np.ndarray | None = None) -> Defaced:
@@ -40,7 +33,7 @@ def apply_removal(img: nib.Nifti1Image, removal: np.ndarray, fill: np.ndarray | 
     if removal.shape != img.shape[:3]:
         raise ValueError(f"removal mask shape {removal.shape} differs from the image's {img.shape[:3]}")
     raw = np.array(raw_data(img), copy=True)
-    header = img.header
+    header = stored_header(img)  # with the scaling nibabel keeps in the proxy
     if fill is None:
         value = stored_zero(header)
         if raw.ndim == 4:

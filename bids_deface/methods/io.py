@@ -94,6 +94,20 @@ def raw_data(img: nib.Nifti1Image) -> np.ndarray:
     return np.asanyarray(dataobj)
 
 
+def stored_header(img: nib.Nifti1Image) -> nib.Nifti1Header:
+    """A copy of the header as it is on disk, scaling included.
+
+    nibabel moves ``scl_slope``/``scl_inter`` of a loaded image into its data proxy and
+    leaves NaN in ``img.header``; writing that header with the stored values would drop
+    the scaling (every decoded value changes). This puts the proxy's values back.
+    """
+    header = img.header.copy()
+    slope, inter = getattr(img.dataobj, "slope", None), getattr(img.dataobj, "inter", None)
+    if slope is not None and inter is not None:
+        header["scl_slope"], header["scl_inter"] = slope, inter
+    return header
+
+
 def stored_zero(header: nib.Nifti1Header) -> int | float:
     """The stored value that decodes to 0 (or as close as the dtype allows)."""
     dtype = header.get_data_dtype()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nibabel as nib
 
-from ..io import atomic_path, raw_data, write_raw
+from ..io import atomic_path, raw_data, stored_header, write_raw
 from .policy import PLACEHOLDERS, ScrubPolicy
 
 #: NIfTI-1 header text fields cleared by :func:`scrub_nifti` (``data_type`` is an unused
@@ -44,7 +44,7 @@ def scrub_nifti(img: nib.Nifti1Image, policy: ScrubPolicy) -> tuple[nib.Nifti1Im
     """
     if policy.level == "none":
         return img, []
-    header = img.header.copy()
+    header = stored_header(img)
     changed = []
     for field in NIFTI_TEXT_FIELDS:
         if policy.keeps(field):
@@ -55,11 +55,7 @@ def scrub_nifti(img: nib.Nifti1Image, policy: ScrubPolicy) -> tuple[nib.Nifti1Im
     if len(header.extensions) and not policy.keeps("extensions"):
         changed.append("extensions")
         header.extensions.clear()
-    dataobj = img.dataobj
-    slope, inter = getattr(dataobj, "slope", None), getattr(dataobj, "inter", None)
-    if slope is not None and inter is not None:
-        header["scl_slope"], header["scl_inter"] = slope, inter
-    clean = img.__class__(dataobj, img.affine, header=header, extra=img.extra)
+    clean = img.__class__(img.dataobj, img.affine, header=header, extra=img.extra)
     for field in ("sform_code", "qform_code", "scl_slope", "scl_inter"):
         clean.header[field] = header[field]  # the constructor must not have touched them
     return clean, changed
