@@ -8,7 +8,7 @@ from pathlib import Path
 from ..config import Config
 from ..derivatives import read_records, write_json
 from ..methods.io import atomic_path
-from ..methods.record import fails_run
+from ..methods.record import tally
 
 LOGGER = logging.getLogger("bids_deface")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -70,14 +70,15 @@ def run_group_level(config: Config) -> int:
             table[column] = table[column].map(lambda v: ",".join(map(str, v)) if isinstance(v, list) else v)
     with atomic_path(out / "group_deface.tsv") as tmp:
         table.to_csv(tmp, sep="\t", index=False, na_rep="n/a")
-    failed = [r for r in records if fails_run(r, config.workflow.fail_on)]
+    counted = tally(records, config.workflow.fail_on)
+    failed = counted["gate"]
     summary = {
         "n_images": len(records),
         "n_participants": len({r.get("subject") for r in records}),
-        "n_passed": sum(r["status"] == "pass" for r in records),
-        "n_failed": sum(r["status"] == "fail" for r in records),
-        "n_errors": sum(r["status"] == "error" for r in records),
-        "pass_rate": round(sum(r["status"] == "pass" for r in records) / len(records), 4),
+        "n_passed": counted["counts"]["pass"],
+        "n_failed": counted["counts"]["fail"],
+        "n_errors": counted["counts"]["error"],
+        "pass_rate": round(counted["counts"]["pass"] / len(records), 4),
         "fail_on": list(config.workflow.fail_on),
         "failed_images": [{"source_file": r["source_file"], "reason": r.get("reason", "")} for r in failed],
     }
@@ -86,7 +87,7 @@ def run_group_level(config: Config) -> int:
         summary["reid"] = rates
     write_json(out / "group_summary.json", summary)
     for record in failed:
-        LOGGER.error("FAILED %s: %s", record["source_file"], record.get("reason", ""))
+        LOGGER.error("%s %s: %s", record.get("status", "error").upper(), record["source_file"], record.get("reason", ""))
     try:
         from ..reports.group import write_group_report
 
@@ -94,8 +95,8 @@ def run_group_level(config: Config) -> int:
     except Exception:  # noqa: BLE001 - a broken report is an internal error, never a silent pass
         LOGGER.exception("%s: could not write the group report", out / "group.html")
         return EXIT_INTERNAL
-    LOGGER.warning("%d image(s) of %d participant(s): %d passed, %d failed the checks in --fail-on",
-                   summary["n_images"], summary["n_participants"], summary["n_images"] - len(failed), len(failed))
+    LOGGER.log(logging.ERROR if failed else logging.INFO, "%d participant(s), %s", summary["n_participants"],
+               counted["message"])
     if config.workflow.release_dir is not None:
         from .release import write_release
 

@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--brain-margin-mm", type=float, default=6.0,
                    help="the template brain mask is dilated by this margin and never removed")
     g.add_argument("--fail-on", nargs="+", choices=FAIL_CHECKS, default=list(DEFAULT_FAIL_ON),
-                   help="which failed checks make the run exit 1 (add 'impact' to gate on the impact check)")
+                   help="which failed checks make the run exit 1 (add 'impact' to gate on the impact check); "
+                        "an image that could not be processed always does")
 
     g = parser.add_argument_group("Checks and outputs")
     g.add_argument("--impact", choices=IMPACT_MODES, default="fast",

@@ -10,7 +10,7 @@ from .. import __version__
 from ..config import Config
 from ..derivatives import metrics_path, read_records, write_dataset_description, write_json
 from ..layout import DatasetError, SessionPlan, collect_sessions, index_dataset
-from ..methods.record import error_record, fails_run
+from ..methods.record import error_record, tally
 from .crashes import read_crashes
 from .progress import Progress, count_nodes
 
@@ -128,12 +128,12 @@ def account_for_images(plans: list[SessionPlan], output_dir: Path, crash_dir: Pa
 
     selected = {image.relpath for plan in plans for image in plan.images}
     records = [r for r in read_records(output_dir) if r.get("source_file") in selected]
-    failed = [r for r in records if fails_run(r, fail_on)]
+    counted = tally(records, fail_on)
     for record in records:
         LOGGER.info("%-60s %s%s", record["source_file"], record["status"].upper(),
                     f" ({record['reason']})" if record.get("reason") else "")
-    LOGGER.warning("%d image(s): %d passed, %d failed", len(records), len(records) - len(failed), len(failed))
+    LOGGER.log(logging.ERROR if counted["gate"] else logging.INFO, "%s", counted["message"])
     if internal:
         LOGGER.error("internal error(s): see the crash files in %s", crash_dir)
         return EXIT_INTERNAL
-    return EXIT_FAILED if failed else EXIT_OK
+    return EXIT_FAILED if counted["gate"] else EXIT_OK

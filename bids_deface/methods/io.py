@@ -42,8 +42,8 @@ def load_image(path: str | os.PathLike, *, read_data: bool = True) -> nib.Nifti1
     Raises
     ------
     InputImageError
-        The file is missing, unreadable, truncated, not 3D/4D, too small, or its
-        affine is zero, non-finite or singular.
+        The file is missing, unreadable, truncated, not 3D/4D, too small, empty (every
+        voxel 0), or its affine is zero, non-finite or singular.
     """
     path = Path(path)
     if not path.is_file():
@@ -60,7 +60,11 @@ def load_image(path: str | os.PathLike, *, read_data: bool = True) -> nib.Nifti1
             data = np.asanyarray(img.dataobj)
         except (OSError, EOFError, ValueError, zlib.error, gzip.BadGzipFile) as err:
             raise InputImageError(path, f"image data cannot be read; truncated or corrupt ({err})") from err
-        if not np.isfinite(data).all():
+        finite = np.isfinite(data)
+        if not np.any(data[finite]):
+            raise InputImageError(path, "the image is empty: all voxels are 0" if finite.all()
+                                  else "the image is empty: every voxel is 0 or not a number")
+        if not finite.all():
             LOGGER.warning("%s: non-finite voxel values are treated as background", path)
     return img
 

@@ -60,8 +60,23 @@ def error_record(source_relpath: str, reason: str, *, stage: str = "") -> dict:
 
 
 def fails_run(record: dict, fail_on: list[str] | tuple[str, ...]) -> bool:
-    """Does this record make the run exit 1 under ``--fail-on``?"""
+    """Does this record make the run exit non-zero under ``--fail-on``?
+
+    An image that could not be processed (``error``, or a record without a status)
+    always does: nothing was checked, so it can never count as clean.
+    """
+    if record.get("status", "error") == "error":
+        return True
     return any(FAIL_ON_NAMES.get(name, name) in fail_on for name in record.get("failed_checks", []))
+
+
+def tally(records: list[dict], fail_on) -> dict:
+    """Counts by status and the records that make the run fail, for summaries and logs."""
+    counts = {status: sum(r.get("status", "error") == status for r in records) for status in ("pass", "fail", "error")}
+    gate = [r for r in records if fails_run(r, fail_on)]
+    message = (f"{len(records)} image(s): {counts['pass']} passed, {counts['fail']} failed, {counts['error']} could "
+               f"not be processed; {len(gate)} make(s) the run fail (--fail-on {' '.join(fail_on)}; errors always do)")
+    return {"counts": counts, "gate": gate, "message": message}
 
 
 def check_limits(metrics: dict, checks) -> list[str]:
