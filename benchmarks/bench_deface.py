@@ -23,10 +23,10 @@ def main(argv=None) -> int:
     import numpy as np
 
     from bids_deface.interfaces.deface import load_template
-    from bids_deface.methods.deface import apply_removal
+    from bids_deface.methods.deface.removal import apply_removal
     from bids_deface.methods.io import load_image, write_raw
-    from bids_deface.methods.masks import image_masks
-    from bids_deface.methods.register import register_rigid, register_to_template
+    from bids_deface.methods.deface.masks import image_masks
+    from bids_deface.methods.deface.register import register_rigid, register_to_template
 
     argv = sys.argv[1:] if argv is None else argv
     root = Path(argv[0]) if argv else Path(__file__).resolve().parents[2] / "shared" / "data" / "heads"

@@ -1,4 +1,4 @@
-"""Benchmark the defacing impact check (bids_deface.methods.impact).
+"""Benchmark the defacing impact check (bids_deface.methods.impact.metrics).
 
 For every T1w image of ``--heads`` (default ``../shared/data/heads``; the pydeface
 template itself when absent) the image is defaced, then ``impact_metrics`` runs in
@@ -50,7 +50,7 @@ def template_brain_mask(work: Path) -> Path:
         return PACKAGED_BRAIN
     import ants
 
-    from bids_deface.methods.impact import _ants_registration_seed
+    from bids_deface.methods.impact.metrics import _ants_registration_seed
 
     out = work / "tpl-pydeface_desc-brain_mask.nii.gz"
     head = ants.resample_image(ants.image_read(str(PYDEFACE / "mean_reg2mean.nii.gz")), (2, 2, 2), False, 0)
@@ -69,7 +69,7 @@ def deface_with_pydeface_mask(t1: Path, out: Path) -> Path:
     """Zero the pydeface face region carried onto ``t1`` by a quick affine registration."""
     import ants
 
-    from bids_deface.methods.impact import nifti_to_ants
+    from bids_deface.methods.impact.metrics import nifti_to_ants
 
     img = nib.load(str(t1))
     fixed = ants.resample_image(nifti_to_ants(img), (3, 3, 3), False, 0)
@@ -87,7 +87,7 @@ def deface_with_pydeface_mask(t1: Path, out: Path) -> Path:
 
 def run_one(original: str, defaced: str, brain: str, mode: str, resolution: float) -> dict:
     """One impact check (called in a child process): metrics, timings, peak memory."""
-    from bids_deface.methods.impact import ImpactThresholds, evaluate_impact, impact_metrics
+    from bids_deface.methods.impact.metrics import ImpactThresholds, evaluate_impact, impact_metrics
 
     start, cpu = time.perf_counter(), time.process_time()
     metrics = impact_metrics(

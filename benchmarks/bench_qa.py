@@ -24,7 +24,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bids_deface.methods import faces, reid, render  # noqa: E402
+from bids_deface.methods.qa import faces
+
+from bids_deface.methods.qa import reid
+
+from bids_deface.methods.qa import render  # noqa: E402
 
 
 def _images(args: list[str]) -> list[Path]:

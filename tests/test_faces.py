@@ -1,11 +1,13 @@
-"""Tests of bids_deface.methods.faces: detectors, confidences, surface feature check."""
+"""Tests of bids_deface.methods.qa.faces: detectors, confidences, surface feature check."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bids_deface.methods import faces, render
+from bids_deface.methods.qa import faces
+
+from bids_deface.methods.qa import render
 from phantoms import deface_phantom, make_head, template_head
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bids_deface.interfaces.freesurfer import recon_all_interface
-from bids_deface.methods import freesurfer as fs
+from bids_deface.methods.impact import freesurfer as fs
 
 DATA = Path(__file__).parent / "data" / "freesurfer"
 ORIG, DEFACED = DATA / "sub-01", DATA / "sub-01_defaced"

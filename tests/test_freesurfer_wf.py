@@ -18,7 +18,7 @@ import pytest
 from bids_deface.interfaces.freesurfer import FreeSurferImpact
 from bids_deface.interfaces.metrics import WriteMetrics
 from bids_deface.layout import AnatImage
-from bids_deface.methods import freesurfer as fs
+from bids_deface.methods.impact import freesurfer as fs
 from bids_deface.methods.record import finalise_record, fails_run
 from bids_deface.workflows.deface import init_deface_image_wf
 

@@ -1,4 +1,4 @@
-"""Tests of the defacing impact metrics (bids_deface.methods.impact / overlap)."""
+"""Tests of the defacing impact metrics (bids_deface.methods.impact.metrics / overlap)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bids_deface.methods import overlap
-from bids_deface.methods.impact import (
+from bids_deface.methods.impact.metrics import (
     ImpactThresholds,
     _map_points,
     evaluate_impact,
@@ -195,7 +195,7 @@ def _derive_brain_mask(head3: nib.Nifti1Image) -> nib.Nifti1Image:
         mask = _resample(nib.load(str(PACKAGED_BRAIN)), RES, order=0)
         assert mask.shape == head3.shape and np.allclose(mask.affine, head3.affine)
         return mask
-    from bids_deface.methods.impact import _ants_registration_seed
+    from bids_deface.methods.impact.metrics import _ants_registration_seed
 
     head = nifti_to_ants(head3)
     mni = ants.image_read(str(NILEARN_MNI))

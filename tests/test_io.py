@@ -4,7 +4,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from bids_deface.methods.deface import apply_removal
+from bids_deface.methods.deface.removal import apply_removal
 from bids_deface.methods.errors import InputImageError
 from bids_deface.methods.io import load_image, raw_data, stored_zero, write_raw
 

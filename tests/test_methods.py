@@ -4,11 +4,11 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from bids_deface.methods.deface import apply_removal
-from bids_deface.methods.masks import dilate_mm
-from bids_deface.methods.reface import reface_fill
-from bids_deface.methods.register import downsample, head_mask
-from bids_deface.methods.shear import shear_mask
+from bids_deface.methods.deface.removal import apply_removal
+from bids_deface.methods.deface.masks import dilate_mm
+from bids_deface.methods.deface.reface import reface_fill
+from bids_deface.methods.deface.register import downsample, head_mask
+from bids_deface.methods.deface.shear import shear_mask
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import pytest
 
 from bids_deface.data.demo import _rotation
 from bids_deface.methods.errors import RegistrationError
-from bids_deface.methods.register import (
+from bids_deface.methods.deface.register import (
     RegistrationCriteria,
     downsample,
     head_mask,

@@ -1,4 +1,4 @@
-"""Tests of bids_deface.methods.reid."""
+"""Tests of bids_deface.methods.qa.reid."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from bids_deface.methods import reid, render
+from bids_deface.methods.qa import reid
+
+from bids_deface.methods.qa import render
 from phantoms import template_head
 
 
@@ -74,7 +76,7 @@ def test_reid_on_template_heads(template_variants):
 
 
 def test_descriptor_distances_per_view():
-    from bids_deface.methods.qa import descriptor_distances
+    from bids_deface.methods.qa.check import descriptor_distances
 
     base = np.zeros(128)
     near, far = base.copy(), base.copy()

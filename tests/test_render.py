@@ -1,4 +1,4 @@
-"""Tests of bids_deface.methods.render on synthetic phantoms (2-3 mm, a few seconds)."""
+"""Tests of bids_deface.methods.qa.render on synthetic phantoms (2-3 mm, a few seconds)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from bids_deface.methods import render
+from bids_deface.methods.qa import render
 from phantoms import deface_phantom, make_head
 
 SIZE = 192

@@ -20,15 +20,15 @@ def reid_audit(output_dir: Path, records: list[dict]) -> dict | None:
     Reads the face descriptors the participant level wrote for each image
     (``sub-*/figures/*_desc-facedescriptors_*.json``); every defaced render of the
     re-identification views is a query against every participant's original renders
-    (:func:`bids_deface.methods.reid.reid_rates`). A view whose defaced render showed no
+    (:func:`bids_deface.methods.qa.reid.reid_rates`). A view whose defaced render showed no
     face is a query that cannot match. None when no image has descriptors.
     """
     import json
 
     import numpy as np
 
-    from ..methods.qa import REID_VIEWS
-    from ..methods.reid import reid_rates
+    from ..methods.qa.check import REID_VIEWS
+    from ..methods.qa.reid import reid_rates
 
     subjects = {r.get("subject") for r in records}
     originals: dict[str, list] = {}

@@ -18,7 +18,7 @@ from ..config import (
     NipypeConfig,
     WorkflowConfig,
 )
-from ..methods.deface import METHODS
+from ..methods.deface.removal import METHODS
 
 FAIL_CHECKS = ("brain", "face", "registration", "impact", "error")
 DEFAULT_FAIL_ON = ("brain", "face", "registration", "error")

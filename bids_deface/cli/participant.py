@@ -69,7 +69,7 @@ def run_participant_level(config: Config) -> int:
     })
     plugin_args = config.nipype.resolved_plugin_args()
     # ITK reads its thread count once per process: workers (and SLURM jobs) inherit this,
-    # so template registrations are reproducible run to run (see methods.impact)
+    # so template registrations are reproducible run to run (see methods.impact.metrics)
     os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")
     if config.nipype.plugin.startswith("SLURM"):
         import getpass

@@ -46,7 +46,7 @@ def ants_threads(n: int):
 def load_template(name: str):
     """The template head and its masks, loaded once per process."""
     from ..data.templates import get_template
-    from ..methods.masks import TemplateMasks
+    from ..methods.deface.masks import TemplateMasks
 
     tpl = get_template(name)
     masks = TemplateMasks(
@@ -68,7 +68,7 @@ def image_to_template(inputs) -> np.ndarray:
 
 
 def _warp_ears(template_masks, img, matrix) -> np.ndarray:
-    from ..methods.register import resample_to
+    from ..methods.deface.register import resample_to
 
     ears = template_masks.ears
     return resample_to(np.asanyarray(ears.dataobj), ears.affine, img.shape[:3], img.affine, matrix) >= 0.5
@@ -95,7 +95,7 @@ class RegisterTemplate(SimpleInterface):
 
     def _run_interface(self, runtime):
         from ..methods.io import load_image
-        from ..methods.register import register_to_template
+        from ..methods.deface.register import register_to_template
 
         start = time.monotonic()
         img = load_image(self.inputs.in_file)
@@ -132,7 +132,7 @@ class Coregister(SimpleInterface):
 
     def _run_interface(self, runtime):
         from ..methods.io import load_image
-        from ..methods.register import register_rigid
+        from ..methods.deface.register import register_rigid
 
         start = time.monotonic()
         img = load_image(self.inputs.in_file)
@@ -173,9 +173,9 @@ class Deface(SimpleInterface):
     output_spec = _DefaceOutputSpec
 
     def _run_interface(self, runtime):
-        from ..methods.deface import apply_removal
+        from ..methods.deface.removal import apply_removal
         from ..methods.io import load_image, save_image, write_raw
-        from ..methods.masks import image_masks, mask_image
+        from ..methods.deface.masks import image_masks, mask_image
         from ..methods.metadata.nifti import scrub_nifti
         from ..methods.metadata.policy import ScrubPolicy
 
@@ -188,13 +188,13 @@ class Deface(SimpleInterface):
         )
         removal, fill = masks.removal, None
         if self.inputs.method == "shear":
-            from ..methods.shear import shear_mask
+            from ..methods.deface.shear import shear_mask
 
             removal = shear_mask(img.shape, img.affine, matrix, masks.protected)
             if self.inputs.deear:
                 removal |= _warp_ears(template_masks, img, matrix) & ~masks.protected
         elif self.inputs.method == "reface":
-            from ..methods.reface import reface_fill
+            from ..methods.deface.reface import reface_fill
 
             fill = reface_fill(img, head, matrix, removal)
         masks = masks.__class__(removal=removal, brain=masks.brain, protected=masks.protected, features=masks.features)

@@ -1,8 +1,8 @@
 """Thin nipype interface: recon-all on the original and the defaced image, then compare.
 
 The comparison and its check are the pure functions
-:func:`bids_deface.methods.freesurfer.compare_freesurfer` and
-:func:`bids_deface.methods.freesurfer.evaluate_freesurfer`; this module only runs
+:func:`bids_deface.methods.impact.freesurfer.compare_freesurfer` and
+:func:`bids_deface.methods.impact.freesurfer.evaluate_freesurfer`; this module only runs
 FreeSurfer's ``recon-all`` (through nipype's ``ReconAll``) twice.
 """
 
@@ -98,7 +98,7 @@ class FreeSurferImpact(SimpleInterface):
     output_spec = _FreeSurferImpactOutputSpec
 
     def _run_interface(self, runtime):
-        from ..methods.freesurfer import compare_freesurfer, evaluate_freesurfer
+        from ..methods.impact.freesurfer import compare_freesurfer, evaluate_freesurfer
 
         start = time.monotonic()
         subjects_dir = (

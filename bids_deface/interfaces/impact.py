@@ -1,4 +1,4 @@
-"""Thin nipype interface over :func:`bids_deface.methods.impact.impact_metrics`."""
+"""Thin nipype interface over :func:`bids_deface.methods.impact.metrics.impact_metrics`."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ class Impact(SimpleInterface):
     output_spec = _ImpactOutputSpec
 
     def _run_interface(self, runtime):
-        from ..methods.impact import evaluate_impact, impact_metrics
+        from ..methods.impact.metrics import evaluate_impact, impact_metrics
 
         start = time.monotonic()
         tpl, head, masks = load_template(self.inputs.template)

@@ -1,4 +1,4 @@
-"""Thin nipype interface over :func:`bids_deface.methods.qa.face_qa`."""
+"""Thin nipype interface over :func:`bids_deface.methods.qa.check.face_qa`."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class FaceQA(SimpleInterface):
 
         from ..data.templates import get_template
         from ..methods.io import atomic_path
-        from ..methods.qa import QA_VIEWS, face_qa, yaw_token
+        from ..methods.qa.check import QA_VIEWS, face_qa, yaw_token
         from .deface import image_to_template
 
         matrix = image_to_template(self.inputs)

@@ -4,7 +4,7 @@ Two complementary estimates, following Theyers et al. (2021), whose raters calle
 deface successful when "no more than one partial facial feature (eyes, nose or mouth)"
 remained and no brain was removed:
 
-* *detectors* on the renders of :mod:`bids_deface.methods.render`: dlib's CNN (MMOD)
+* *detectors* on the renders of :mod:`bids_deface.methods.qa.render`: dlib's CNN (MMOD)
   and HOG face detectors, OpenCV's Haar cascades (frontal and profile) when the
   installed OpenCV has them, and dlib's 68-point landmarks of each detected face;
 * *the surface itself* (:func:`feature_presence`): the fraction of each
@@ -314,7 +314,7 @@ def feature_presence(original, defaced, features_dseg, labels: dict) -> dict[str
     """Fraction of each facial feature's skin that is still there after defacing.
 
     A feature's *skin voxels* are its labelled voxels within :data:`SHELL_MM` of the
-    ORIGINAL head surface (:func:`bids_deface.methods.render.head_mask`). One is still
+    ORIGINAL head surface (:func:`bids_deface.methods.qa.render.head_mask`). One is still
     there when the defaced image keeps the original's (non-zero) value at that voxel:
     removed skin is 0, and refaced skin (``--method reface``) is the template's face,
     present but not the participant's.

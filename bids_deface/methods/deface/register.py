@@ -20,8 +20,8 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage as ndi
 
-from .errors import RegistrationError
-from .overlap import dice
+from ..errors import RegistrationError
+from ..overlap import dice
 
 LOGGER = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import nibabel as nib
 import numpy as np
 
-from .io import raw_data, stored_header, stored_zero
+from ..io import raw_data, stored_header, stored_zero
 
 #: The defacing methods bids_deface implements itself.
 METHODS = ("deface", "reface", "shear")

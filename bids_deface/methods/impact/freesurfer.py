@@ -308,7 +308,7 @@ def evaluate_freesurfer(
     -------
     tuple of (bool, list of str)
         Whether every check passed, and one human-readable reason per failure. As in
-        :func:`bids_deface.methods.impact.evaluate_impact`, a missing or non-finite
+        :func:`bids_deface.methods.impact.metrics.evaluate_impact`, a missing or non-finite
         metric fails its check (e.g. no ``?h.aparc.stats`` after an incomplete run).
     """
     checks = [("fs_aseg_volume_change_abs_mean_pct", max_volume_change_pct, "absmax")]
