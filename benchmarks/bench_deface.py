@@ -19,8 +19,6 @@ os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "2")
 
 
 def main(argv=None) -> int:
-    import nibabel as nib
-    import numpy as np
 
     from bids_deface.interfaces.deface import load_template
     from bids_deface.methods.deface.removal import apply_removal

@@ -50,14 +50,14 @@ def template_brain_mask(work: Path) -> Path:
         return PACKAGED_BRAIN
     import ants
 
-    from bids_deface.methods.impact.metrics import _ants_registration_seed
+    from bids_deface.methods.ants_bridge import ants_seed
 
     out = work / "tpl-pydeface_desc-brain_mask.nii.gz"
     head = ants.resample_image(ants.image_read(str(PYDEFACE / "mean_reg2mean.nii.gz")), (2, 2, 2), False, 0)
     mni = ants.resample_image(ants.image_read(str(MNI)), (2, 2, 2), False, 0)
     brain = (mni > 0.05 * float(mni.max())).astype("float32")
     region = ants.iMath(ants.resample_image_to_target(brain, head, "linear") > 0.5, "MD", 3)
-    with _ants_registration_seed(1):
+    with ants_seed(1):
         reg = ants.registration(head, mni, "Affine", mask=region, mask_all_stages=True,
                                 initial_transform="Identity")
     warped = ants.apply_transforms(head, brain, reg["fwdtransforms"], "linear") > 0.5
@@ -69,7 +69,7 @@ def deface_with_pydeface_mask(t1: Path, out: Path) -> Path:
     """Zero the pydeface face region carried onto ``t1`` by a quick affine registration."""
     import ants
 
-    from bids_deface.methods.impact.metrics import nifti_to_ants
+    from bids_deface.methods.ants_bridge import nifti_to_ants
 
     img = nib.load(str(t1))
     fixed = ants.resample_image(nifti_to_ants(img), (3, 3, 3), False, 0)

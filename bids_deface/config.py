@@ -20,6 +20,9 @@ ANAT_SUFFIXES = (
 REFERENCE_PREFERENCE = ("T1w", "MPRAGE", "UNIT1", "T2w", "PDw", "FLAIR", "T2starw", "PDT2")
 IMPACT_MODES = ("none", "fast", "full", "freesurfer")
 SCRUB_LEVELS = ("none", "default", "strict")
+#: The checks ``--fail-on`` may name; ``impact`` covers the FreeSurfer check too.
+FAIL_CHECKS = ("brain", "face", "registration", "impact", "error")
+DEFAULT_FAIL_ON = ("brain", "face", "registration", "error")
 
 
 @dataclass
@@ -86,8 +89,12 @@ class WorkflowConfig:
     shift_dates: int | None = None
     release_dir: Path | None = None
     release_include: list[str] = field(default_factory=list)
-    fail_on: list[str] = field(default_factory=lambda: ["brain", "face", "registration", "error"])
+    fail_on: list[str] = field(default_factory=lambda: list(DEFAULT_FAIL_ON))
     seed: int = 42
+
+
+#: The defaults of every option, read by the parser, the workflow builders and the interfaces.
+DEFAULTS = WorkflowConfig()
 
 
 @dataclass

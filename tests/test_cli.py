@@ -56,6 +56,46 @@ def test_unknown_participant_exits_2(tiny_bids, tmp_path, caplog):
                  "--skip-bids-validation", "-w", str(tmp_path / "work")])
     assert code == 2
     assert "99" in caplog.text and "not found" in caplog.text
+    assert not (tmp_path / "out").exists()  # a usage error comes before any work: no output, no logs
+
+
+def test_group_without_participant_outputs_exits_2_and_writes_nothing(tiny_bids, tmp_path, caplog):
+    code = main([str(tiny_bids), str(tmp_path / "out"), "group"])
+    assert code == 2
+    assert "run the participant level first" in caplog.text
+    assert not (tmp_path / "out").exists()
+
+
+def test_unexpected_exception_outside_the_graph_is_internal(tiny_bids, tmp_path, monkeypatch, caplog):
+    import nibabel as nib
+    import numpy as np
+
+    from bids_deface.workflows import base
+
+    nib.Nifti1Image(np.ones((8, 8, 8), np.int16), np.eye(4)).to_filename(tiny_bids / "sub-01" / "anat" / "sub-01_T1w.nii.gz")
+
+    def broken(**kwargs):
+        raise KeyError("a bug while building the graph")
+
+    monkeypatch.setattr(base, "init_bids_deface_wf", broken)
+    code = main([str(tiny_bids), str(tmp_path / "out"), "participant", "--skip-bids-validation", "-w", str(tmp_path / "w")])
+    assert code == 3  # exit 1 is reserved for "an image failed"
+    assert "internal error" in caplog.text and "a bug while building the graph" in caplog.text
+
+
+def test_parser_defaults_are_the_config_defaults(tiny_bids, tmp_path):
+    from bids_deface.config import DEFAULTS
+
+    assert parse_args([str(tiny_bids), str(tmp_path / "out"), "participant"]).workflow == DEFAULTS
+
+
+@pytest.mark.parametrize(("option", "value", "gb"), [
+    ("--mem_mb", "16000", 16.0), ("--mem-mb", "8000", 8.0), ("--mem", "16G", 16.0), ("--mem", "4000M", 4.0),
+    ("--mem-gb", "4", 4.0),
+])
+def test_memory_options_read_as_fmriprep_does(tiny_bids, tmp_path, option, value, gb):
+    config = parse_args([str(tiny_bids), str(tmp_path / "out"), "participant", option, value])
+    assert config.nipype.mem_gb == pytest.approx(gb)
 
 
 def test_labels_with_or_without_prefix(tiny_bids, tmp_path):

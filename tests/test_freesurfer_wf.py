@@ -20,6 +20,7 @@ from bids_deface.interfaces.metrics import WriteMetrics
 from bids_deface.layout import AnatImage
 from bids_deface.methods.impact import freesurfer as fs
 from bids_deface.methods.record import finalise_record, fails_run
+from bids_deface.config import WorkflowConfig
 from bids_deface.workflows.deface import init_deface_image_wf
 
 DATA = Path(__file__).parent / "data" / "freesurfer"
@@ -213,8 +214,9 @@ def _image_wf(tmp_path, suffix, *, impact="freesurfer", licence=None):
     path = tmp_path / f"sub-01_{suffix}.nii.gz"
     nib.Nifti1Image(np.zeros((4, 4, 4), np.int16), np.eye(4)).to_filename(path)
     image = AnatImage(path=path, relpath=f"sub-01/anat/{path.name}", subject="01", session=None, suffix=suffix)
-    return init_deface_image_wf(image=image, reference=image, output_dir=str(tmp_path / "out"), impact=impact,
-                                omp_nthreads=3, fs_license_file=licence, name=f"{suffix}_wf")
+    options = WorkflowConfig(impact=impact, fs_license_file=licence)
+    return init_deface_image_wf(image=image, reference=image, output_dir=str(tmp_path / "out"), options=options,
+                                omp_nthreads=3, name=f"{suffix}_wf")
 
 
 def _edge(workflow, src, dst):

@@ -17,8 +17,8 @@ from bids_deface.methods.impact.metrics import (
     evaluate_impact,
     impact_metrics,
     kmeans_1d,
-    nifti_to_ants,
 )
+from bids_deface.methods.ants_bridge import ants_seed, nifti_to_ants
 
 ants = pytest.importorskip("ants")
 
@@ -195,15 +195,13 @@ def _derive_brain_mask(head3: nib.Nifti1Image) -> nib.Nifti1Image:
         mask = _resample(nib.load(str(PACKAGED_BRAIN)), RES, order=0)
         assert mask.shape == head3.shape and np.allclose(mask.affine, head3.affine)
         return mask
-    from bids_deface.methods.impact.metrics import _ants_registration_seed
-
     head = nifti_to_ants(head3)
     mni = ants.image_read(str(NILEARN_MNI))
     mni = ants.resample_image(mni, (RES,) * 3, False, 0)
     brain = (mni > 0.05 * float(mni.max())).astype("float32")
     initial = ants.resample_image_to_target(brain, head, "linear")
     region = ants.iMath(initial > 0.5, "MD", 4)
-    with _ants_registration_seed(1):
+    with ants_seed(1):
         reg = ants.registration(
             head, mni, "Affine", mask=region, mask_all_stages=True,
             initial_transform="Identity", aff_iterations=(100, 50, 20),

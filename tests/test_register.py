@@ -5,10 +5,10 @@ import pytest
 
 from bids_deface.data.demo import _rotation
 from bids_deface.methods.errors import RegistrationError
+from bids_deface.methods.volume import coarse_head_mask as head_mask
 from bids_deface.methods.deface.register import (
     RegistrationCriteria,
     downsample,
-    head_mask,
     read_itk_affine,
     register_rigid,
     register_to_template,

@@ -9,9 +9,10 @@ from ..config import Config
 from ..derivatives import read_records, write_json
 from ..methods.io import atomic_path
 from ..methods.record import tally
+from ..layout import DatasetError
+from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK
 
 LOGGER = logging.getLogger("bids_deface")
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def reid_audit(output_dir: Path, records: list[dict]) -> dict | None:
@@ -52,16 +53,22 @@ def reid_audit(output_dir: Path, records: list[dict]) -> dict | None:
     return reid_rates(originals, defaced)
 
 
-def run_group_level(config: Config) -> int:
-    import pandas as pd
-
+def plan_group_level(config: Config) -> list[dict]:
+    """The participants' records; raises DatasetError (before anything is written) when there are none."""
     out = config.execution.output_dir
-    records = read_records(out)
+    records = read_records(out) if out.is_dir() else []
     if config.execution.participant_label:
         records = [r for r in records if r.get("subject") in config.execution.participant_label]
     if not records:
-        LOGGER.error("%s: no per-image metrics found; run the participant level first", out)
-        return EXIT_USAGE
+        raise DatasetError(f"{out}: no per-image metrics found; run the participant level first")
+    return records
+
+
+def run_group_level(config: Config, records: list[dict] | None = None) -> int:
+    import pandas as pd
+
+    out = config.execution.output_dir
+    records = plan_group_level(config) if records is None else records
     table = pd.DataFrame.from_records(records)
     table = table[["source_file", "status", "reason", *[c for c in table.columns if c not in ("source_file", "status", "reason")]]]
     table = table.sort_values("source_file")

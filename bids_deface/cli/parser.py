@@ -11,6 +11,8 @@ from pathlib import Path
 from .. import __version__
 from ..config import (
     ANAT_SUFFIXES,
+    DEFAULTS,
+    FAIL_CHECKS,
     IMPACT_MODES,
     SCRUB_LEVELS,
     Config,
@@ -20,8 +22,6 @@ from ..config import (
 )
 from ..methods.deface.removal import METHODS
 
-FAIL_CHECKS = ("brain", "face", "registration", "impact", "error")
-DEFAULT_FAIL_ON = ("brain", "face", "registration", "error")
 
 
 def _label(value: str) -> str:
@@ -56,6 +56,20 @@ def _plugin_args(value: str) -> dict:
     if not isinstance(data, dict):
         raise argparse.ArgumentTypeError("--plugin-args must be a JSON object")
     return data
+
+
+def _to_gb(value: str) -> float:
+    """A memory amount in GB: a bare number is MB (fMRIPrep's ``--mem_mb``); K, M, G, T units accepted."""
+    scale = {"k": 1e-6, "m": 1e-3, "g": 1.0, "t": 1e3}
+    text = value.strip().lower().removesuffix("b")
+    unit = text[-1] if text and text[-1] in scale else "m"
+    try:
+        number = float(text.rstrip("kmgt"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid memory amount {value!r} (e.g. 16000, 16000M or 16G)") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"memory must be > 0, got {value!r}")
+    return number * scale[unit]
 
 
 def _positive_int(value: str) -> int:
@@ -94,23 +108,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not validate the input dataset with the BIDS validator")
 
     g = parser.add_argument_group("Defacing")
-    g.add_argument("--method", choices=METHODS, default="deface",
+    g.add_argument("--method", choices=METHODS, default=DEFAULTS.method,
                    help="deface: remove face and ears; reface: replace them with the template's; "
                    "shear: remove everything in front of and below a plane under the brain")
     g.add_argument("--no-deear", dest="deear", action="store_false", help="keep the ears")
-    g.add_argument("--template", default="pydeface", help="head template with face, ear and brain masks")
-    g.add_argument("--brain-margin-mm", type=float, default=6.0,
+    g.add_argument("--template", default=DEFAULTS.template, help="head template with face, ear and brain masks")
+    g.add_argument("--brain-margin-mm", type=float, default=DEFAULTS.brain_margin_mm,
                    help="the template brain mask is dilated by this margin and never removed")
-    g.add_argument("--fail-on", nargs="+", choices=FAIL_CHECKS, default=list(DEFAULT_FAIL_ON),
+    g.add_argument("--fail-on", nargs="+", choices=FAIL_CHECKS, default=list(DEFAULTS.fail_on),
                    help="which failed checks make the run exit 1 (add 'impact' to gate on the impact check); "
                         "an image that could not be processed always does")
 
     g = parser.add_argument_group("Checks and outputs")
-    g.add_argument("--impact", choices=IMPACT_MODES, default="fast",
+    g.add_argument("--impact", choices=IMPACT_MODES, default=DEFAULTS.impact,
                    help="measure the impact of defacing on brain extraction, segmentation and registration")
     g.add_argument("--fs-license-file", type=Path, default=None, metavar="FILE",
                    help="FreeSurfer licence (for --impact freesurfer); default: $FS_LICENSE")
-    g.add_argument("--scrub", choices=SCRUB_LEVELS, default="default", help="metadata scrubbing policy")
+    g.add_argument("--scrub", choices=SCRUB_LEVELS, default=DEFAULTS.scrub, help="metadata scrubbing policy")
     g.add_argument("--scrub-field", action="append", default=[], metavar="NAME", help="also remove this sidecar field")
     g.add_argument("--keep-field", action="append", default=[], metavar="NAME", help="never remove this sidecar field")
     g.add_argument("--shift-dates", type=int, default=None, metavar="DAYS", help="shift dates by DAYS instead of removing them")
@@ -127,12 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--nprocs", "--nthreads", "--n_cpus", "--n-cpus", dest="nprocs", type=_positive_int,
                    default=os.cpu_count() or 1, help="processes run at once")
     g.add_argument("--omp-nthreads", type=_positive_int, default=None, help="threads per process (ANTs)")
-    g.add_argument("--mem-gb", "--mem_mb", dest="mem_gb", type=float, default=None, help="memory limit, GB")
+    g.add_argument("--mem-gb", "--mem_gb", dest="mem_gb", type=float, default=None, help="memory limit, GB")
+    g.add_argument("--mem", "--mem-mb", "--mem_mb", dest="mem_gb", type=_to_gb, default=None, metavar="MEM",
+                   help="memory limit as fMRIPrep reads it: MB for a bare number, or with a unit (16G, 16000M)")
     g.add_argument("--plugin", default="MultiProc",
                    help="nipype execution plugin: Linear, MultiProc, SLURM, SLURMGraph, SGE, PBS, LSF, ...")
     g.add_argument("--plugin-args", type=_plugin_args, default={}, metavar="JSON",
                    help="plugin arguments, a JSON object or file (e.g. {\"sbatch_args\": \"-p short\"})")
-    g.add_argument("--seed", type=int, default=42, help="random seed (ANTs sampling)")
+    g.add_argument("--seed", type=int, default=DEFAULTS.seed, help="random seed (ANTs sampling)")
     g.add_argument("-v", "--verbose", dest="verbosity", action="count", default=0, help="more log output (-vv for debug)")
     return parser
 

@@ -9,13 +9,13 @@ from pathlib import Path
 from .. import __version__
 from ..config import Config
 from ..derivatives import metrics_path, read_records, write_dataset_description, write_json
-from ..layout import DatasetError, SessionPlan, collect_sessions, index_dataset
+from ..layout import SessionPlan, collect_sessions, index_dataset
 from ..methods.record import error_record, tally
 from .crashes import read_crashes
 from .progress import Progress, count_nodes
+from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK
 
 LOGGER = logging.getLogger("bids_deface")
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def sidecar_for(layout, image, options) -> dict:
@@ -32,22 +32,25 @@ def sidecar_for(layout, image, options) -> dict:
     return clean
 
 
-def run_participant_level(config: Config) -> int:
+def plan_participant_level(config: Config) -> tuple:
+    """Index the dataset and plan the sessions; raises DatasetError before anything is written."""
+    ex = config.execution
+    layout = index_dataset(ex.bids_dir, database_path=ex.layout_db, validate=not ex.skip_bids_validation)
+    plans = collect_sessions(
+        layout,
+        participants=ex.participant_label,
+        sessions=ex.session_label,
+        suffixes=config.workflow.suffixes,
+        bids_filters=ex.bids_filters,
+    )
+    return layout, plans
+
+
+def run_participant_level(config: Config, planned: tuple | None = None) -> int:
     ex, wf_opts = config.execution, config.workflow
+    layout, plans = planned or plan_participant_level(config)
     write_dataset_description(ex.output_dir, ex.bids_dir)
     config.to_file(ex.log_dir / f"config_{ex.run_uuid}.json")
-    try:
-        layout = index_dataset(ex.bids_dir, database_path=ex.layout_db, validate=not ex.skip_bids_validation)
-        plans = collect_sessions(
-            layout,
-            participants=ex.participant_label,
-            sessions=ex.session_label,
-            suffixes=wf_opts.suffixes,
-            bids_filters=ex.bids_filters,
-        )
-    except DatasetError as err:
-        LOGGER.error("%s", err)
-        return EXIT_USAGE
     images = [image for plan in plans for image in plan.images]
     LOGGER.info("%d participant(s), %d session(s), %d image(s) to deface",
                 len({p.subject for p in plans}), len(plans), len(images))
@@ -82,6 +85,9 @@ def run_participant_level(config: Config) -> int:
         workflow.run(plugin=config.nipype.plugin, plugin_args=plugin_args)
     except RuntimeError as err:
         LOGGER.warning("some steps failed; details follow (%s)", str(err).splitlines()[0])
+    finally:
+        if "status_callback" in plugin_args:
+            plugin_args["status_callback"].finish()
     code = account_for_images(plans, ex.output_dir, crash_dir, wf_opts.fail_on)
     from ..reports.participant import generate_participant_report
 

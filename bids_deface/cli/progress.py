@@ -33,6 +33,15 @@ class Progress:
                             time.monotonic() - self.start)
 
 
+    def finish(self) -> None:
+        """The last line: what ran, what failed, and what never ran because a step it needs failed."""
+        with self._lock:
+            skipped = max(self.total - self.done, 0)
+            LOGGER.log(logging.ERROR if self.failed else logging.INFO,
+                       "[%d/%d] steps finished in %.0f s: %d failed, %d not run (a step they need failed)",
+                       self.total, self.total, time.monotonic() - self.start, self.failed, skipped)
+
+
 def _where(node) -> str:
     """``sub_01_wf.sub_01_wf.sub_01_T1w_wf.deface`` -> ``sub-01: sub_01_T1w_wf.deface``."""
     parts = node.fullname.split(".")

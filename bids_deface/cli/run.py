@@ -8,13 +8,15 @@ import sys
 from .. import __version__
 from ..config import Config
 from .parser import parse_args
+from ..layout import DatasetError
+from . import EXIT_INTERNAL, EXIT_USAGE
 
 LOGGER = logging.getLogger("bids_deface")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def _setup_logging(config: Config) -> None:
+    """Log to the terminal; the log file starts with the work (:func:`_start_log_file`)."""
     level = logging.WARNING - 10 * min(config.execution.verbosity + 1, 2)
     fmt = logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s | %(message)s", "%H:%M:%S")
     root = logging.getLogger()
@@ -24,13 +26,9 @@ def _setup_logging(config: Config) -> None:
         handler.close()
     stream = logging.StreamHandler(sys.stderr)
     stream.setLevel(level)
-    config.execution.log_dir.mkdir(parents=True, exist_ok=True)
-    logfile = logging.FileHandler(config.execution.log_dir / f"bids_deface_{config.execution.run_uuid}.log")
-    logfile.setLevel(logging.DEBUG if config.execution.verbosity > 1 else logging.INFO)
-    for handler in (stream, logfile):
-        handler.setFormatter(fmt)
-        handler.bids_deface = True
-        root.addHandler(handler)
+    stream.setFormatter(fmt)
+    stream.bids_deface = True
+    root.addHandler(stream)
     from nipype import config as nipype_config
     from nipype import logging as nipype_logging
 
@@ -42,23 +40,44 @@ def _setup_logging(config: Config) -> None:
     nipype_logging.update_logging(nipype_config)  # nipype applies its own levels when a run starts
 
 
+def _start_log_file(config: Config) -> None:
+    """Create the output and log folders and log to a file there: only once the work starts."""
+    config.execution.log_dir.mkdir(parents=True, exist_ok=True)
+    logfile = logging.FileHandler(config.execution.log_dir / f"bids_deface_{config.execution.run_uuid}.log")
+    logfile.setLevel(logging.DEBUG if config.execution.verbosity > 1 else logging.INFO)
+    logfile.setFormatter(logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s | %(message)s", "%H:%M:%S"))
+    logfile.bids_deface = True
+    logging.getLogger().addHandler(logfile)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``bids-deface`` console script."""
+    """Entry point of the ``bids-deface`` console script.
+
+    Usage and input-dataset errors exit 2 before anything is written; an unexpected
+    exception anywhere (planning, building the graph, reports, the release) is an internal
+    error, exit 3, with its traceback in the log.
+    """
     config = parse_args(argv)  # usage errors exit 2 here
-    config.execution.output_dir.mkdir(parents=True, exist_ok=True)
     _setup_logging(config)
     LOGGER.info("bids-deface %s: %s level on %s", __version__, config.execution.analysis_level,
                 config.execution.bids_dir)
     try:
         if config.execution.analysis_level == "participant":
-            from .participant import run_participant_level
-
-            return run_participant_level(config)
-        from .group import run_group_level
-
-        return run_group_level(config)
+            from .participant import plan_participant_level as plan, run_participant_level as run
+        else:
+            from .group import plan_group_level as plan, run_group_level as run
+        try:
+            planned = plan(config)
+        except DatasetError as err:
+            LOGGER.error("%s", err)
+            return EXIT_USAGE
+        _start_log_file(config)
+        return run(config, planned)
     except KeyboardInterrupt:
         LOGGER.error("interrupted")
+        return EXIT_INTERNAL
+    except Exception:  # noqa: BLE001 - outside the graph, any other exception is a bug: exit 3, never 1
+        LOGGER.exception("internal error (please report it with this traceback)")
         return EXIT_INTERNAL
 
 

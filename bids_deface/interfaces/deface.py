@@ -19,6 +19,9 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from ..config import DEFAULTS, SCRUB_LEVELS
+from ..methods.deface.removal import METHODS
+
 
 @contextmanager
 def ants_threads(n: int):
@@ -76,9 +79,9 @@ def _warp_ears(template_masks, img, matrix) -> np.ndarray:
 
 class _RegisterTemplateInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="the session's reference image")
-    template = traits.Str("pydeface", usedefault=True)
-    resolution_mm = traits.Float(4.0, usedefault=True)
-    seed = traits.Int(42, usedefault=True)
+    template = traits.Str(DEFAULTS.template, usedefault=True)
+    resolution_mm = traits.Float(DEFAULTS.registration_resolution_mm, usedefault=True)
+    seed = traits.Int(DEFAULTS.seed, usedefault=True)
     num_threads = traits.Int(1, usedefault=True, nohash=True)
 
 
@@ -114,8 +117,8 @@ class RegisterTemplate(SimpleInterface):
 class _CoregisterInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="an image of the session")
     reference_file = File(exists=True, mandatory=True, desc="the session's reference image")
-    resolution_mm = traits.Float(4.0, usedefault=True)
-    seed = traits.Int(42, usedefault=True)
+    resolution_mm = traits.Float(DEFAULTS.registration_resolution_mm, usedefault=True)
+    seed = traits.Int(DEFAULTS.seed, usedefault=True)
     num_threads = traits.Int(1, usedefault=True, nohash=True)
 
 
@@ -150,12 +153,24 @@ class _DefaceInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True)
     image_to_template = File(exists=True, mandatory=True, desc="reference world -> template world")
     image_to_reference = File(exists=True, desc="image world -> reference world (other images of a session)")
-    template = traits.Str("pydeface", usedefault=True)
-    method = traits.Enum("deface", "reface", "shear", usedefault=True)
-    deear = traits.Bool(True, usedefault=True)
-    brain_margin_mm = traits.Float(6.0, usedefault=True)
-    scrub = traits.Enum("default", "strict", "none", usedefault=True, desc="NIfTI header scrubbing level")
+    template = traits.Str(DEFAULTS.template, usedefault=True)
+    method = traits.Enum(DEFAULTS.method, *METHODS, usedefault=True)
+    deear = traits.Bool(DEFAULTS.deear, usedefault=True)
+    brain_margin_mm = traits.Float(DEFAULTS.brain_margin_mm, usedefault=True)
+    scrub = traits.Enum(DEFAULTS.scrub, *SCRUB_LEVELS, usedefault=True, desc="NIfTI header scrubbing level")
+    scrub_fields = traits.List(traits.Str, desc="also clear these header fields")
     keep_fields = traits.List(traits.Str, desc="header fields never cleared")
+    shift_dates = traits.Either(None, traits.Int, default=None, usedefault=True, desc="days to shift dates by")
+
+
+class _ScrubOptions:
+    """The Deface inputs seen as the options :meth:`ScrubPolicy.from_options` reads."""
+
+    def __init__(self, inputs):
+        self.scrub = inputs.scrub
+        self.scrub_fields = inputs.scrub_fields if isdefined(inputs.scrub_fields) else []
+        self.keep_fields = inputs.keep_fields if isdefined(inputs.keep_fields) else []
+        self.shift_dates = inputs.shift_dates
 
 
 class _DefaceOutputSpec(TraitedSpec):
@@ -199,7 +214,7 @@ class Deface(SimpleInterface):
             fill = reface_fill(img, head, matrix, removal)
         masks = masks.__class__(removal=removal, brain=masks.brain, protected=masks.protected, features=masks.features)
         defaced = apply_removal(img, removal, fill=fill)
-        policy = ScrubPolicy(level=self.inputs.scrub, keep_fields=tuple(self.inputs.keep_fields or ()))
+        policy = ScrubPolicy.from_options(_ScrubOptions(self.inputs))
         header = defaced.header
         scrubbed_img, header_fields = scrub_nifti(img, policy)
         if header_fields:

@@ -7,6 +7,8 @@ import time
 import nibabel as nib
 from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, traits
 
+from ..config import DEFAULTS
+
 from .deface import ants_threads, load_template
 
 #: Contrasts the tissue classes can be named for (intensity order); others use T1w's.
@@ -17,9 +19,9 @@ class _ImpactInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="the original image")
     defaced = File(exists=True, mandatory=True, desc="the defaced image (same grid)")
     suffix = traits.Str("T1w", usedefault=True)
-    template = traits.Str("pydeface", usedefault=True)
+    template = traits.Str(DEFAULTS.template, usedefault=True)
     mode = traits.Enum("fast", "full", usedefault=True)
-    seed = traits.Int(42, usedefault=True)
+    seed = traits.Int(DEFAULTS.seed, usedefault=True)
     num_threads = traits.Int(1, usedefault=True, nohash=True)
 
 

@@ -18,6 +18,8 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from ..config import DEFAULTS
+
 
 class _FaceQAInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="the original image")
@@ -25,7 +27,7 @@ class _FaceQAInputSpec(BaseInterfaceInputSpec):
     features = File(exists=True, desc="template facial-feature labels on the image grid")
     image_to_template = File(exists=True, mandatory=True)
     image_to_reference = File(exists=True)
-    template = traits.Str("pydeface", usedefault=True)
+    template = traits.Str(DEFAULTS.template, usedefault=True)
     detectors = InputMultiObject(traits.Str, value=["dlib_cnn", "dlib_hog", "opencv_haar"], usedefault=True)
 
 

@@ -10,22 +10,17 @@ from os import PathLike
 
 
 class BidsDefaceError(Exception):
-    """Base of every expected, user-facing failure."""
+    """Base of every expected, user-facing failure: the file it concerns and the reason."""
+
+    def __init__(self, path: str | PathLike | None, reason: str):
+        self.path = None if path is None else str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}" if self.path else reason)
 
 
 class InputImageError(BidsDefaceError):
     """An input image cannot be used: unreadable, truncated, wrong shape or affine."""
 
-    def __init__(self, path: str | PathLike | None, reason: str):
-        self.path = None if path is None else str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}" if self.path else reason)
-
 
 class RegistrationError(BidsDefaceError):
     """The template did not register plausibly; defacing would not be trustworthy."""
-
-    def __init__(self, path: str | PathLike | None, reason: str):
-        self.path = None if path is None else str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}" if self.path else reason)

@@ -1,48 +1,44 @@
-"""Per-image defacing workflow: (co-registration) -> masks -> deface -> metrics -> outputs."""
+"""Per-image defacing workflow: (co-registration) -> masks -> deface -> checks -> outputs."""
 
 from __future__ import annotations
 
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
-from ..interfaces.deface import Coregister, Deface
 from ..interfaces.bids import DerivativesDataSink
+from ..interfaces.deface import Coregister, Deface
 from ..interfaces.freesurfer import FreeSurferImpact
 from ..interfaces.impact import Impact
-from ..interfaces.qa import FaceQA
 from ..interfaces.metrics import WriteMetrics
+from ..interfaces.qa import FaceQA
 from .outputs import init_image_derivatives_wf
 from .reports import init_image_reports_wf
 
+#: The inputs of the ``records`` merge node, in the order the record is assembled.
+RECORD_PARTS = ("registration", "coregistration", "deface", "impact", "face_qa", "freesurfer")
+ANTS_IMPACT_MODES = ("fast", "full", "freesurfer")
 
-def init_deface_image_wf(
-    *,
-    image,
-    reference,
-    output_dir: str,
-    template: str = "pydeface",
-    method: str = "deface",
-    deear: bool = True,
-    brain_margin_mm: float = 6.0,
-    registration_resolution_mm: float = 4.0,
-    sidecar: dict | None = None,
-    scrub: str = "default",
-    keep_fields: list[str] | None = None,
-    impact: str = "fast",
-    seed: int = 42,
-    omp_nthreads: int = 1,
-    fs_license_file=None,
-    name: str = "deface_image_wf",
-):
+
+def init_deface_image_wf(*, image, reference, output_dir: str, options, sidecar: dict | None = None,
+                         omp_nthreads: int = 1, name: str = "deface_image_wf"):
     """Deface one anatomical image with its session's template registration.
 
     The session's reference image uses the registration directly; any other image is
     rigidly co-registered to the reference first, and the template masks are carried
     to its own grid through both transforms (one interpolation).
 
-    With ``impact="freesurfer"``, a T1w image is also run through FreeSurfer's recon-all
-    (original and defaced, node ``freesurfer``, ``omp_nthreads`` threads, licence
-    ``fs_license_file``); other suffixes get only the fast ANTs impact check.
+    With ``options.impact == "freesurfer"``, a T1w image is also run through FreeSurfer's
+    recon-all (original and defaced, node ``freesurfer``, ``omp_nthreads`` threads);
+    other suffixes get only the fast ANTs impact check.
+
+    Parameters
+    ----------
+    image, reference
+        :class:`bids_deface.layout.AnatImage` of this image and of its session's reference.
+    options
+        :class:`bids_deface.config.WorkflowConfig`: every defacing and check option.
+    sidecar
+        Metadata of the defaced image's JSON sidecar (scrubbed, with provenance).
 
     Inputs
     ------
@@ -53,18 +49,9 @@ def init_deface_image_wf(
     """
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(fields=["image_to_template", "registration_metrics"]), name="inputnode")
-    outputnode = pe.Node(
-        niu.IdentityInterface(fields=["defaced", "mask", "metrics", "brain_mask", "features", "metrics_dict"]),
-        name="outputnode",
-    )
-    deface = pe.Node(
-        Deface(
-            in_file=str(image.path), template=template, method=method, deear=deear, brain_margin_mm=brain_margin_mm,
-            scrub=scrub, keep_fields=list(keep_fields or []),
-        ),
-        name="deface",
-        mem_gb=2.0,
-    )
+    deface = pe.Node(Deface(in_file=str(image.path), **_deface_settings(options)), name="deface", mem_gb=2.0)
+    face_qa = pe.Node(FaceQA(in_file=str(image.path), template=options.template), name="face_qa", mem_gb=1.5)
+    records = pe.Node(niu.Merge(len(RECORD_PARTS)), name="records", run_without_submitting=True)
     metrics = pe.Node(
         WriteMetrics(
             source_file=str(image.path),
@@ -74,86 +61,105 @@ def init_deface_image_wf(
         ),
         name="metrics",
     )
-    run_freesurfer = impact == "freesurfer" and image.suffix == "T1w"  # recon-all needs a T1w
-    # metrics of: 1 registration, 2 co-registration, 3 deface, 4 impact, 5 face QA,
-    # 6 FreeSurfer impact (empty when not run)
-    records = pe.Node(niu.Merge(6), name="records", run_without_submitting=True)
-    records.inputs.in2 = {} if image == reference else records.inputs.in2
-    records.inputs.in4 = {} if impact not in ("fast", "full", "freesurfer") else records.inputs.in4
-    records.inputs.in6 = records.inputs.in6 if run_freesurfer else {}
-    derivatives_wf = init_image_derivatives_wf(
-        source_file=str(image.path), suffix=image.suffix, output_dir=output_dir
+    workflow.connect([
+        (inputnode, deface, [("image_to_template", "image_to_template")]),
+        (inputnode, face_qa, [("image_to_template", "image_to_template")]),
+        (inputnode, records, [("registration_metrics", _part("registration"))]),
+        (deface, records, [("metrics", _part("deface"))]),
+        (deface, face_qa, [("out_file", "defaced"), ("features", "features")]),
+        (face_qa, records, [("metrics", _part("face_qa"))]),
+        (records, metrics, [("out", "records")]),
+    ])  # fmt:skip
+    if image == reference:
+        setattr(records.inputs, _part("coregistration"), {})
+    else:
+        _add_coregistration(workflow, image, reference, options)
+    _add_impact(workflow, image, options, omp_nthreads)
+    _add_outputs(workflow, image, output_dir, sidecar)
+    return workflow
+
+
+def _part(name: str) -> str:
+    """The ``records`` merge input of a part of the record."""
+    return f"in{RECORD_PARTS.index(name) + 1}"
+
+
+def _deface_settings(options) -> dict:
+    """The Deface interface's inputs from the workflow options (the one scrub policy included)."""
+    return {"template": options.template, "method": options.method, "deear": options.deear,
+            "brain_margin_mm": options.brain_margin_mm, "scrub": options.scrub,
+            "scrub_fields": list(options.scrub_fields), "keep_fields": list(options.keep_fields),
+            "shift_dates": options.shift_dates}
+
+
+def _add_coregistration(workflow, image, reference, options) -> None:
+    """An image other than the session's reference: rigid co-registration to the reference."""
+    coregister = pe.Node(
+        Coregister(
+            in_file=str(image.path), reference_file=str(reference.path),
+            resolution_mm=options.registration_resolution_mm, seed=options.seed, num_threads=1,  # reproducible
+        ),
+        name="coregister",
     )
+    deface, face_qa, records = (workflow.get_node(n) for n in ("deface", "face_qa", "records"))
+    workflow.connect([
+        (coregister, face_qa, [("image_to_reference", "image_to_reference")]),
+        (coregister, deface, [("image_to_reference", "image_to_reference")]),
+        (coregister, records, [("metrics", _part("coregistration"))]),
+    ])  # fmt:skip
+
+
+def _add_impact(workflow, image, options, omp_nthreads: int) -> None:
+    """The impact checks: ANTs (fast or full) and, for a T1w with ``--impact freesurfer``, recon-all."""
+    deface, records = workflow.get_node("deface"), workflow.get_node("records")
+    if options.impact in ANTS_IMPACT_MODES:
+        impact = pe.Node(
+            Impact(in_file=str(image.path), suffix=image.suffix, template=options.template,
+                   mode="full" if options.impact == "full" else "fast", seed=options.seed,
+                   num_threads=1),  # original and defaced must be processed identically
+            name="impact",
+            mem_gb=2.0,
+        )
+        workflow.connect([
+            (deface, impact, [("out_file", "defaced")]),
+            (impact, records, [("metrics", _part("impact"))]),
+        ])  # fmt:skip
+    else:
+        setattr(records.inputs, _part("impact"), {})
+    if not (options.impact == "freesurfer" and image.suffix == "T1w"):  # recon-all needs a T1w
+        setattr(records.inputs, _part("freesurfer"), {})
+        return
+    freesurfer = pe.Node(
+        FreeSurferImpact(in_file=str(image.path), subject_label=image.key, openmp=omp_nthreads),
+        name="freesurfer",
+        n_procs=omp_nthreads,
+        mem_gb=8.0,
+    )
+    if options.fs_license_file:
+        freesurfer.inputs.fs_license_file = str(options.fs_license_file)
+    workflow.connect([
+        (deface, freesurfer, [("out_file", "defaced")]),
+        (freesurfer, records, [("metrics", _part("freesurfer"))]),
+    ])  # fmt:skip
+
+
+def _add_outputs(workflow, image, output_dir: str, sidecar: dict | None) -> None:
+    """Derivatives (defaced image, mask, record), reportlets and the face descriptors."""
+    deface, face_qa, metrics = (workflow.get_node(n) for n in ("deface", "face_qa", "metrics"))
+    derivatives_wf = init_image_derivatives_wf(source_file=str(image.path), suffix=image.suffix, output_dir=output_dir)
     derivatives_wf.inputs.inputnode.sidecar = sidecar or {}
-    reports_wf = init_image_reports_wf(
-        source_file=str(image.path), suffix=image.suffix, output_dir=output_dir, with_renders=True
-    )
-    face_qa = pe.Node(FaceQA(in_file=str(image.path), template=template), name="face_qa", mem_gb=1.5)
+    reports_wf = init_image_reports_wf(source_file=str(image.path), suffix=image.suffix, output_dir=output_dir)
     ds_descriptors = pe.Node(
         DerivativesDataSink(base_directory=output_dir, source_file=str(image.path), modality=image.suffix,
                             desc="facedescriptors", datatype="figures", suffix=image.suffix),
         name="ds_descriptors",
         run_without_submitting=True,
     )
-
     workflow.connect([
-        (inputnode, deface, [("image_to_template", "image_to_template")]),
-        (inputnode, records, [("registration_metrics", "in1")]),
-        (deface, records, [("metrics", "in3")]),
-        (records, metrics, [("out", "records")]),
         (deface, derivatives_wf, [("out_file", "inputnode.defaced"), ("out_mask", "inputnode.mask")]),
         (metrics, derivatives_wf, [("out_file", "inputnode.metrics")]),
-        (derivatives_wf, outputnode, [("outputnode.defaced", "defaced"), ("outputnode.mask", "mask"),
-                                      ("outputnode.metrics", "metrics")]),
-        (deface, outputnode, [("brain_mask", "brain_mask"), ("features", "features")]),
-        (metrics, outputnode, [("metrics", "metrics_dict")]),
         (deface, reports_wf, [("out_file", "inputnode.defaced"), ("out_mask", "inputnode.mask")]),
-        (inputnode, face_qa, [("image_to_template", "image_to_template")]),
-        (deface, face_qa, [("out_file", "defaced"), ("features", "features")]),
-        (face_qa, records, [("metrics", "in5")]),
         (face_qa, reports_wf, [("renders", "inputnode.renders")]),
-        (face_qa, ds_descriptors, [("descriptors", "in_file")]),
         (metrics, reports_wf, [("out_file", "inputnode.metrics")]),
+        (face_qa, ds_descriptors, [("descriptors", "in_file")]),
     ])  # fmt:skip
-
-    if image != reference:
-        coregister = pe.Node(
-            Coregister(
-                in_file=str(image.path), reference_file=str(reference.path),
-                resolution_mm=registration_resolution_mm, seed=seed, num_threads=1,  # reproducible
-            ),
-            name="coregister",
-        )
-        workflow.connect([
-            (coregister, face_qa, [("image_to_reference", "image_to_reference")]),
-            (coregister, deface, [("image_to_reference", "image_to_reference")]),
-            (coregister, records, [("metrics", "in2")]),
-        ])  # fmt:skip
-
-    if impact in ("fast", "full", "freesurfer"):
-        impact_node = pe.Node(
-            Impact(in_file=str(image.path), suffix=image.suffix, template=template,
-                   mode="full" if impact == "full" else "fast", seed=seed,
-                   num_threads=1),  # original and defaced must be processed identically
-            name="impact",
-            mem_gb=2.0,
-        )
-        workflow.connect([
-            (deface, impact_node, [("out_file", "defaced")]),
-            (impact_node, records, [("metrics", "in4")]),
-        ])  # fmt:skip
-
-    if run_freesurfer:
-        freesurfer = pe.Node(
-            FreeSurferImpact(in_file=str(image.path), subject_label=image.key, openmp=omp_nthreads),
-            name="freesurfer",
-            n_procs=omp_nthreads,
-            mem_gb=8.0,
-        )
-        if fs_license_file:
-            freesurfer.inputs.fs_license_file = str(fs_license_file)
-        workflow.connect([
-            (deface, freesurfer, [("out_file", "defaced")]),
-            (freesurfer, records, [("metrics", "in6")]),
-        ])  # fmt:skip
-    return workflow

@@ -8,12 +8,7 @@ from nipype.pipeline import engine as pe
 from ..interfaces.bids import DerivativesDataSink
 from ..interfaces.reports import MetricsReport, PlotFlicker, PlotRemoval, RenderGallery
 
-#: desc entity of each reportlet (the names the report spec looks for).
-REPORTLETS = ("metrics", "flicker", "removal", "renders")
-
-
-def init_image_reports_wf(*, source_file: str, suffix: str, output_dir: str, with_renders: bool = True,
-                          name: str = "image_reports_wf"):
+def init_image_reports_wf(*, source_file: str, suffix: str, output_dir: str, name: str = "image_reports_wf"):
     """The reportlets of one image.
 
     Writes ``sub-<label>/figures/<entities>_mod-<suffix>_desc-<reportlet>_<suffix>.<ext>``
@@ -29,9 +24,6 @@ def init_image_reports_wf(*, source_file: str, suffix: str, output_dir: str, wit
         Its BIDS suffix (the ``mod-`` entity of the figures).
     output_dir
         The derivatives dataset.
-    with_renders
-        Add the render gallery (``inputnode.renders`` then gives the PNG files; an empty
-        list gives a gallery that says no renders were made).
 
     Inputs
     ------
@@ -64,9 +56,9 @@ def init_image_reports_wf(*, source_file: str, suffix: str, output_dir: str, wit
                     [("in_file", "in_file"), ("defaced", "defaced")]),
         "removal": (pe.Node(PlotRemoval(), name="removal_rpt", mem_gb=1.0),
                     [("in_file", "in_file"), ("mask", "mask")]),
+        # an empty list of renders gives a gallery that says no renders were made
+        "renders": (pe.Node(RenderGallery(), name="renders_rpt"), [("renders", "renders")]),
     }
-    if with_renders:
-        makers["renders"] = (pe.Node(RenderGallery(), name="renders_rpt"), [("renders", "renders")])
 
     gather = pe.Node(niu.Merge(len(makers)), name="gather", run_without_submitting=True)
     for i, (desc, (node, connections)) in enumerate(makers.items(), start=1):

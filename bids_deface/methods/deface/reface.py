@@ -13,7 +13,8 @@ import nibabel as nib
 import numpy as np
 
 from .masks import dilate_mm
-from .register import head_mask, mean_volume, resample_to
+from ..volume import coarse_head_mask, float_volume
+from .register import resample_to
 
 #: Quantiles matched between template and image intensities.
 _QUANTILES = np.linspace(1, 99, 50)
@@ -33,11 +34,11 @@ def reface_fill(
     image's by matching quantiles inside a ring of head tissue around the removal region
     (``ring_mm`` wide), where both images show the same anatomy.
     """
-    data = mean_volume(img)
+    data = float_volume(img)
     template = resample_to(np.asanyarray(template_head.dataobj), template_head.affine, img.shape[:3], img.affine,
                            image_to_template)
     ring = dilate_mm(removal, img.header.get_zooms(), ring_mm) & ~removal
-    head = head_mask(data)
+    head = coarse_head_mask(data)
     ring &= head & (template > 0)
     if ring.sum() < 50:  # nothing to learn from: scale by the ratio of head medians
         ratio = np.median(data[head]) / max(np.median(template[template > 0]), 1e-6) if head.any() else 1.0

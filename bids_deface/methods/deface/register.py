@@ -20,8 +20,10 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..ants_bridge import ants_seed, nifti_to_ants
 from ..errors import RegistrationError
 from ..overlap import dice
+from ..volume import coarse_head_mask, float_volume
 
 LOGGER = logging.getLogger(__name__)
 
@@ -86,21 +88,13 @@ def read_itk_affine(path: str | os.PathLike) -> np.ndarray:
     return itk_to_ras(transform.parameters, transform.fixed_parameters)
 
 
-def mean_volume(img: nib.Nifti1Image) -> np.ndarray:
-    """3D float32 voxel data; a 4D image is averaged over its volumes."""
-    data = np.asanyarray(img.dataobj, dtype=np.float32)
-    if data.ndim == 4:
-        data = data.mean(axis=3)
-    return np.nan_to_num(data, copy=False)
-
-
 def downsample(img: nib.Nifti1Image, resolution_mm: float) -> nib.Nifti1Image:
     """Block-average an image to roughly ``resolution_mm`` voxels (never upsamples).
 
     Each axis is reduced by an integer factor, so the result is an exact anti-aliased
     average and its affine stays exact. Fast: no interpolation.
     """
-    data = mean_volume(img)
+    data = float_volume(img)
     zooms = np.asarray(img.header.get_zooms()[:3], dtype=float)
     factors = np.maximum(1, np.floor(resolution_mm / zooms + 0.25)).astype(int)
     if np.all(factors == 1):
@@ -114,35 +108,6 @@ def downsample(img: nib.Nifti1Image, resolution_mm: float) -> nib.Nifti1Image:
     scale[:3, :3] = np.diag(factors)
     scale[:3, 3] = (factors - 1) / 2.0
     return nib.Nifti1Image(small, img.affine @ scale)
-
-
-def head_mask(data: np.ndarray) -> np.ndarray:
-    """A robust head (foreground) mask for any contrast: Otsu on log intensities, largest blob, filled."""
-    from skimage.filters import threshold_otsu
-
-    values = data[np.isfinite(data)]
-    positive = values[values > 0]
-    if positive.size < 100:
-        return np.zeros(data.shape, dtype=bool)
-    logs = np.log1p(positive)
-    threshold = np.expm1(threshold_otsu(logs))
-    mask = data > threshold
-    mask = ndi.binary_opening(mask, iterations=1)
-    labels, n = ndi.label(mask)
-    if n > 1:
-        sizes = ndi.sum(mask, labels, index=np.arange(1, n + 1))
-        mask = labels == (1 + int(np.argmax(sizes)))
-    mask = ndi.binary_closing(mask, iterations=2)
-    # fill holes slice-wise along every axis (the air in sinuses and ear canals)
-    for axis in range(3):
-        mask |= _fill_along(mask, axis)
-    return mask
-
-
-def _fill_along(mask: np.ndarray, axis: int) -> np.ndarray:
-    moved = np.moveaxis(mask, axis, 0)
-    filled = np.stack([ndi.binary_fill_holes(s) for s in moved], axis=0)
-    return np.moveaxis(filled, 0, axis)
 
 
 def resample_to(
@@ -173,10 +138,6 @@ def resample_to(
         cval=cval,
         prefilter=False,
     )
-
-
-def _to_ants(img: nib.Nifti1Image) -> ants.ANTsImage:
-    return ants.from_nibabel_nifti(nib.Nifti1Image(mean_volume(img), img.affine))
 
 
 def _normalised_mi(a: np.ndarray, b: np.ndarray, bins: int = 32) -> float:
@@ -221,15 +182,14 @@ def register_to_template(
         The result is implausible (scale, shear, head overlap): defacing with it would
         not be trustworthy.
     """
-    os.environ.setdefault("ANTS_RANDOM_SEED", str(seed))
     # a permutation/flip only (no interpolation): every axis order gives the same inputs
     image = nib.as_closest_canonical(image)
     fixed_small = downsample(image, resolution_mm)
     moving_small = downsample(template, resolution_mm)
-    fixed = _to_ants(fixed_small)
-    moving = _to_ants(moving_small)
-    fixed_search = _to_ants(downsample(image, search_resolution_mm))
-    moving_search = _to_ants(downsample(template, search_resolution_mm))
+    fixed = nifti_to_ants(fixed_small)
+    moving = nifti_to_ants(moving_small)
+    fixed_search = nifti_to_ants(downsample(image, search_resolution_mm))
+    moving_search = nifti_to_ants(downsample(template, search_resolution_mm))
 
     with tempfile.TemporaryDirectory(prefix="bids_deface_reg_") as tmp:
         init = ants.affine_initializer(
@@ -260,8 +220,8 @@ def _assess(fixed: nib.Nifti1Image, moving: nib.Nifti1Image, image_to_template: 
     warped = resample_to(moving_data, moving.affine, fixed_data.shape, fixed.affine, image_to_template, cval=np.nan)
     in_view = np.isfinite(warped)
     warped = np.nan_to_num(warped)
-    fixed_head = head_mask(fixed_data)
-    moving_head = head_mask(warped) & in_view
+    fixed_head = coarse_head_mask(fixed_data)
+    moving_head = coarse_head_mask(warped) & in_view
     # no head found in the image is a failed registration (overlap.dice calls two empty masks 1.0)
     head_dice = dice(fixed_head & in_view, moving_head) if (fixed_head & in_view).any() else 0.0
     union = (fixed_head | moving_head) & in_view
@@ -304,8 +264,8 @@ def register_rigid(
     with Mattes MI, so that images on different grids, fields of view and contrasts are
     aligned instead of assumed aligned.
     """
-    fixed = _to_ants(downsample(nib.as_closest_canonical(image), resolution_mm))
-    moving = _to_ants(downsample(nib.as_closest_canonical(reference), resolution_mm))
+    fixed = nifti_to_ants(downsample(nib.as_closest_canonical(image), resolution_mm))
+    moving = nifti_to_ants(downsample(nib.as_closest_canonical(reference), resolution_mm))
     with tempfile.TemporaryDirectory(prefix="bids_deface_rigid_") as tmp:
         # same session, same scanner frame: start from the headers, not the centres of mass
         return _linear_registration(fixed, moving, "Rigid", "Identity", seed, Path(tmp) / "rigid_")
@@ -318,18 +278,18 @@ def _linear_registration(fixed, moving, kind: str, initial, seed: int, prefix: P
 
 def _ants_linear(fixed, moving, kind: str, initial, seed: int, prefix: Path) -> str:
     """The ANTs transform file of :func:`_linear_registration` (initial transform included)."""
-    result = ants.registration(
-        fixed,
-        moving,
-        type_of_transform=kind,
-        initial_transform=initial,
-        aff_metric="mattes",
-        aff_sampling=32,
-        aff_random_sampling_rate=0.5,
-        aff_iterations=(100, 50),
-        aff_shrink_factors=(2, 1),
-        aff_smoothing_sigmas=(1, 0),
-        outprefix=str(prefix),
-        random_seed=seed,
-    )
+    with ants_seed(seed):
+        result = ants.registration(
+            fixed,
+            moving,
+            type_of_transform=kind,
+            initial_transform=initial,
+            aff_metric="mattes",
+            aff_sampling=32,
+            aff_random_sampling_rate=0.5,
+            aff_iterations=(100, 50),
+            aff_shrink_factors=(2, 1),
+            aff_smoothing_sigmas=(1, 0),
+            outprefix=str(prefix),
+        )
     return result["fwdtransforms"][0]

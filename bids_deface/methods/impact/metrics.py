@@ -46,12 +46,10 @@ thread count, which is why the workflow and the tests run ANTs on one thread:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +58,7 @@ import numpy as np
 import pandas as pd
 
 from bids_deface.methods import overlap
+from bids_deface.methods.ants_bridge import ants_seed, nifti_to_ants
 from bids_deface.methods.record import check_limits
 
 LOGGER = logging.getLogger(__name__)
@@ -129,44 +128,6 @@ class ImpactThresholds:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def nifti_to_ants(img: nib.Nifti1Image):
-    """Convert a 3D nibabel image to an ``ants.ANTsImage`` (float32, LPS physical space).
-
-    Unlike ``ants.from_nibabel_nifti`` this neither prints nor modifies the header.
-    Trailing singleton dimensions are dropped; anything else than 3D raises ``ValueError``.
-    """
-    import ants
-
-    data = np.asanyarray(img.dataobj).astype(np.float32)
-    while data.ndim > 3 and data.shape[-1] == 1:
-        data = data[..., 0]
-    if data.ndim != 3:
-        raise ValueError(f"impact metrics need a 3D image; got shape {img.shape}")
-    affine = np.asarray(img.affine, dtype=np.float64)
-    spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
-    if np.any(spacing == 0):
-        raise ValueError(f"image affine is singular (voxel sizes {spacing})")
-    ras_to_lps = np.diag([-1.0, -1.0, 1.0])
-    direction = ras_to_lps @ (affine[:3, :3] / spacing)
-    origin = ras_to_lps @ affine[:3, 3]
-    return ants.from_numpy(
-        data, origin=tuple(origin), spacing=tuple(spacing), direction=direction
-    )
-
-
-@contextlib.contextmanager
-def _ants_registration_seed(seed: int) -> Iterator[None]:
-    """Set the antspyx registration random seed for the duration of a block."""
-    import ants
-
-    previous = ants.config._random_seed
-    ants.config._random_seed = int(seed)
-    try:
-        yield
-    finally:
-        ants.config._random_seed = previous
 
 
 def _resample(image, resolution_mm: float | None, interp: int = 0):
@@ -241,7 +202,7 @@ def _register(
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    with _ants_registration_seed(seed):
+    with ants_seed(seed):
         affine = ants.registration(
             fixed,
             moving,

@@ -180,7 +180,6 @@ def _opencv_haar(grey: np.ndarray) -> list[tuple[str, tuple, float]]:
     cascades = _haar_cascades()
     if cascades is None:
         return []
-    import cv2
 
     frontal, profile = cascades
     min_size = (max(24, grey.shape[0] // 8),) * 2
@@ -336,10 +335,11 @@ def feature_presence(original, defaced, features_dseg, labels: dict) -> dict[str
     """
     from scipy import ndimage
 
-    from .render import _volume, head_mask
+    from ..volume import float_volume
+    from .render import head_mask
 
-    orig = _volume(original)
-    after = _volume(defaced)
+    orig = float_volume(original)
+    after = float_volume(defaced)
     dseg = np.rint(_array(features_dseg)).astype(np.int32)
     if dseg.ndim == 4:
         dseg = dseg[..., 0]

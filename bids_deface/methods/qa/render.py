@@ -7,7 +7,7 @@ profile, as 8-bit grey images with the face up.
 How a view is made (pure numpy/scipy, no OpenGL):
 
 1. :func:`head_mask` separates head from background with a threshold estimated from the
-   data (Otsu on log intensities), then keeps the largest component, closes it and
+   data (:func:`bids_deface.methods.volume.background_threshold`), then keeps the largest component, closes it and
    fills it, so it works for T1w, T2w, PDw and FLAIR alike.
 2. The mask, lightly smoothed, is sampled with :func:`scipy.ndimage.map_coordinates`
    on a view-aligned grid of about 1 mm in *world* millimetres (via the affine, so
@@ -37,6 +37,8 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from ..volume import background_threshold, float_volume
+
 LOGGER = logging.getLogger(__name__)
 
 #: Named views (yaw in degrees; positive toward the subject's right).
@@ -60,56 +62,6 @@ FRAME_MARGIN = 0.04
 SKIN_FACTOR = 2.5
 
 
-def _volume(img: nib.Nifti1Image) -> np.ndarray:
-    """Return the image data as float32 3D (mean over volumes for 4D), NaN -> 0."""
-    data = np.asanyarray(img.dataobj)
-    if data.ndim == 4:
-        data = data.mean(axis=3, dtype=np.float32)
-    elif data.ndim != 3:
-        raise ValueError(f"expected a 3D or 4D image, got shape {data.shape}")
-    data = np.asarray(data, dtype=np.float32)
-    return np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
-
-
-def _otsu(values: np.ndarray, nbins: int = 256) -> float:
-    """Otsu threshold of a 1D sample (between-class variance maximum)."""
-    hist, edges = np.histogram(values, bins=nbins)
-    centres = 0.5 * (edges[:-1] + edges[1:])
-    w0 = np.cumsum(hist).astype(float)
-    w1 = w0[-1] - w0
-    m0 = np.cumsum(hist * centres)
-    mu0 = m0 / np.maximum(w0, 1)
-    mu1 = (m0[-1] - m0) / np.maximum(w1, 1)
-    between = w0 * w1 * (mu0 - mu1) ** 2
-    return float(centres[int(np.argmax(between[:-1]))])
-
-
-def background_threshold(data: np.ndarray) -> float:
-    """Intensity separating head from background, estimated from the data.
-
-    Otsu's threshold on ``log1p`` of the positive intensities: the air (noise floor,
-    Rician, a few units) and the tissues (hundreds) are two modes far apart on a log
-    scale whatever the contrast. Exact zeros (zero-filled or previously masked
-    backgrounds) are left out of the histogram.
-
-    Parameters
-    ----------
-    data
-        3D intensities.
-
-    Returns
-    -------
-    float
-        The threshold; voxels strictly above it are candidate head.
-    """
-    positive = data[data > 0]
-    if positive.size < 16:
-        raise ValueError("image has (almost) no positive voxels: no head to render")
-    if positive.size > 2_000_000:  # a regular subsample is plenty for a histogram
-        positive = positive[:: positive.size // 2_000_000 + 1]
-    return float(np.expm1(_otsu(np.log1p(positive))))
-
-
 def skin_threshold(data: np.ndarray) -> float:
     """Intensity of the skin surface: ``SKIN_FACTOR`` x :func:`background_threshold`."""
     return SKIN_FACTOR * background_threshold(data)
@@ -128,7 +80,7 @@ def head_mask(img: nib.Nifti1Image) -> np.ndarray:
     numpy.ndarray
         Boolean array on the image grid (first three axes).
     """
-    data = _volume(img)
+    data = float_volume(img)
     zooms = np.asarray(img.header.get_zooms()[:3], dtype=float)
     # light smoothing (about 1 mm) tames the background noise before thresholding
     smooth = ndimage.gaussian_filter(data, sigma=np.clip(1.0 / zooms, 0.3, 1.5))
@@ -275,7 +227,7 @@ class SurfaceVolume:
 
 def surface_volume(img: nib.Nifti1Image, mask: np.ndarray | None = None) -> SurfaceVolume:
     """Prepare an image for rendering (see :class:`SurfaceVolume`)."""
-    data = _volume(img)
+    data = float_volume(img)
     mask = head_mask(img) if mask is None else np.asarray(mask, dtype=bool)
     if mask.shape != data.shape:
         raise ValueError(f"mask shape {mask.shape} differs from image shape {data.shape}")

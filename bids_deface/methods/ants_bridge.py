@@ -1,0 +1,52 @@
+"""nibabel images into antspyx, and one way to seed ANTs' registrations.
+
+antspyx is imported lazily: the rooms that never register load without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import nibabel as nib
+import numpy as np
+
+
+def nifti_to_ants(img: nib.Nifti1Image):
+    """Convert a 3D nibabel image to an ``ants.ANTsImage`` (float32, LPS physical space).
+
+    Unlike ``ants.from_nibabel_nifti`` this neither prints nor modifies the header.
+    Trailing singleton dimensions are dropped; anything else than 3D raises ``ValueError``.
+    """
+    import ants
+
+    data = np.asanyarray(img.dataobj).astype(np.float32)
+    while data.ndim > 3 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise ValueError(f"expected a 3D image; got shape {img.shape}")
+    affine = np.asarray(img.affine, dtype=np.float64)
+    spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    if np.any(spacing == 0):
+        raise ValueError(f"image affine is singular (voxel sizes {spacing})")
+    ras_to_lps = np.diag([-1.0, -1.0, 1.0])
+    direction = ras_to_lps @ (affine[:3, :3] / spacing)
+    origin = ras_to_lps @ affine[:3, 3]
+    return ants.from_numpy(data, origin=tuple(origin), spacing=tuple(spacing), direction=direction)
+
+
+@contextlib.contextmanager
+def ants_seed(seed: int) -> Iterator[None]:
+    """Seed every ``ants.registration`` in the block (antspyx passes it as ``--random-seed``).
+
+    antspyx reads the seed from a module-level setting and ignores a ``random_seed``
+    keyword; this sets it for the block and puts the previous value back.
+    """
+    import ants
+
+    previous = ants.config._random_seed
+    ants.config._random_seed = int(seed)
+    try:
+        yield
+    finally:
+        ants.config._random_seed = previous
