@@ -11,8 +11,8 @@ from pathlib import Path
 from bids.layout.writing import build_path
 
 from . import __version__
-from .interfaces.bids import PATH_PATTERNS
 from .methods.io import atomic_path
+from .naming import PATH_PATTERNS
 
 LOGGER = logging.getLogger(__name__)
 

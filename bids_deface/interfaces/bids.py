@@ -14,27 +14,7 @@ isolate_templateflow()  # before niworkflows imports TemplateFlow
 
 from niworkflows.interfaces.bids import DerivativesDataSink as _DerivativesDataSink  # noqa: E402
 
-from ..config import ANAT_SUFFIXES  # noqa: E402
-
-_ENTITIES = (
-    "[_ses-{session}][_task-{task}][_acq-{acquisition}][_ce-{ceagent}][_rec-{reconstruction}]"
-    "[_dir-{direction}][_run-{run}][_echo-{echo}][_flip-{flip}][_inv-{inv}][_mt-{mt}][_part-{part}]"
-)
-_SUFFIXES = "|".join(ANAT_SUFFIXES)
-
-#: Output names, tried before niworkflows' own patterns.
-PATH_PATTERNS = [
-    # the defaced image and its sidecar: sub-01_desc-defaced_T1w.nii.gz
-    "sub-{subject}[/ses-{session}]/{datatype<anat>|anat}/sub-{subject}" + _ENTITIES
-    + "[_desc-{desc}]_{suffix<" + _SUFFIXES + ">}{extension<.nii|.nii.gz|.json>|.nii.gz}",
-    # per-image derivatives without the source suffix: mod-<suffix> keeps T1w and PDw apart
-    "sub-{subject}[/ses-{session}]/{datatype<anat>|anat}/sub-{subject}" + _ENTITIES
-    + "_mod-{modality}_desc-{desc}_{suffix<mask|dseg|metrics>}{extension<.nii|.nii.gz|.json|.tsv>|.nii.gz}",
-    # reportlets
-    "sub-{subject}/{datatype<figures>}/sub-{subject}" + _ENTITIES
-    + "[_mod-{modality}]_desc-{desc}_{suffix}{extension<.svg|.png|.html|.json>|.svg}",
-]
-
+from ..naming import PATH_PATTERNS  # noqa: E402
 
 class DerivativesDataSink(_DerivativesDataSink):
     """Write derivatives under ``base_directory`` atomically.

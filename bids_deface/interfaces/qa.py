@@ -19,6 +19,7 @@ from nipype.interfaces.base import (
 )
 
 from ..config import DEFAULTS
+from ..methods.qa.faces import DETECTORS
 
 
 class _FaceQAInputSpec(BaseInterfaceInputSpec):
@@ -28,7 +29,7 @@ class _FaceQAInputSpec(BaseInterfaceInputSpec):
     image_to_template = File(exists=True, mandatory=True)
     image_to_reference = File(exists=True)
     template = traits.Str(DEFAULTS.template, usedefault=True)
-    detectors = InputMultiObject(traits.Str, value=["dlib_cnn", "dlib_hog", "opencv_haar"], usedefault=True)
+    detectors = InputMultiObject(traits.Str, value=list(DETECTORS), usedefault=True)
 
 
 class _FaceQAOutputSpec(TraitedSpec):

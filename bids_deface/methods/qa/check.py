@@ -18,6 +18,7 @@ import nibabel as nib
 import numpy as np
 
 from .faces import (
+    DETECTORS,
     LANDMARK_FEATURES,
     classify_features,
     detect_faces,
@@ -84,8 +85,7 @@ def face_qa(
     head_to_world: np.ndarray | None = None,
     views: dict[str, float] = QA_VIEWS,
     size: int = 512,
-    detectors: tuple[str, ...] = ("dlib_cnn", "dlib_hog", "opencv_haar"),
-    brain_voxels_removed: int = 0,
+    detectors: tuple[str, ...] = DETECTORS,
 ) -> FaceQA:
     """Render, detect and check one image (see the module docstring)."""
     from .reid import descriptor_of
@@ -135,7 +135,7 @@ def face_qa(
         for name, fraction in fractions.items():
             metrics[f"feature_{name}_remaining"] = None if np.isnan(fraction) else round(float(fraction), 4)
             metrics[f"feature_{name}"] = classes.get(name, "absent")
-        passed, reason = face_check(fractions, detections_defaced, brain_voxels_removed)
+        passed, reason = face_check(fractions, detections_defaced)
         metrics["check_face"] = bool(passed)
         metrics["face_check_summary"] = reason
         if not passed:

@@ -381,25 +381,17 @@ def classify_features(fractions: dict[str, float]) -> dict[str, str]:
 def face_check(
     fractions: dict[str, float],
     detections_defaced: list[Detection] | None = None,
-    brain_voxels_removed: int = 0,
-    *,
-    detection_threshold: float | None = None,
 ) -> tuple[bool, str]:
-    """Theyers et al. (2021) rule: pass when no brain was removed and at most one
-    PARTIAL facial feature (eyes, nose, mouth) remains.
+    """Theyers et al. (2021) rule: pass when at most one PARTIAL facial feature (eyes,
+    nose, mouth) remains. (Removed brain is the brain check's, not this one's.)
 
     Parameters
     ----------
     fractions
         From :func:`feature_presence` (other keys such as ears are reported, not judged).
     detections_defaced
-        Face detections on the defaced renders; reported in the reason.
-    brain_voxels_removed
-        Brain voxels the deface removed; any fails the check.
-    detection_threshold
-        When set, a detection at or above this confidence fails the check too.
-        Off by default: detectors fire now and then on a defaced head, and the
-        surface rule is the primary criterion.
+        Face detections on the defaced renders; reported in the reason, not judged
+        (detectors fire now and then on a defaced head; the surface rule decides).
 
     Returns
     -------
@@ -411,9 +403,6 @@ def face_check(
     n_present = sum(v == "present" for v in classes.values())
     n_partial = sum(v == "partial" for v in classes.values())
     reasons, ok = [], True
-    if brain_voxels_removed > 0:
-        ok = False
-        reasons.append(f"{int(brain_voxels_removed)} brain voxels removed")
     if n_present or n_partial > 1:
         ok = False
         reasons.append(", ".join(left))
@@ -424,6 +413,4 @@ def face_check(
     if detections_defaced:
         best = max(detections_defaced, key=lambda d: d.confidence)
         reasons.append(f"face detected on a render ({best.detector} {best.confidence:.2f})")
-        if detection_threshold is not None and best.confidence >= detection_threshold:
-            ok = False
     return ok, "; ".join(reasons)
