@@ -56,7 +56,9 @@ def write_release(config: Config) -> bool:
             f"file scrubbed (policy '{wf.scrub}'), by bids_deface {__version__} (method '{wf.method}', "
             f"template '{wf.template}'). Files outside BIDS raw data were left out.")
     summary = make_release(bids_dir, release_dir, replacements, sidecars, note=note,
-                           policy=ScrubPolicy.from_options(wf), include=tuple(wf.release_include))
+                           policy=ScrubPolicy.from_options(wf), include=tuple(wf.release_include),
+                           generated_by={"Name": "bids_deface", "Version": __version__,
+                                         "Description": "defaced, metadata-scrubbed release"})
     report = summary.as_dict()
     write_json(output_dir / "release_summary.json", report)
     if summary.missing:

@@ -137,8 +137,8 @@ def make_release(
     include
         Patterns of files kept out by default (``code/**``) to copy as they are.
     generated_by
-        The ``GeneratedBy`` entry added to ``dataset_description.json``; defaults to
-        this package's name and version.
+        The ``GeneratedBy`` entry added to ``dataset_description.json`` (the caller
+        gives the version); defaults to the name only.
 
     Notes
     -----
@@ -151,10 +151,7 @@ def make_release(
         raise ValueError(f"{bids_dir}: not a BIDS dataset (no dataset_description.json)")
     _check_target(bids_dir, release_dir)
     policy = policy or ScrubPolicy()
-    if generated_by is None:
-        from ... import __version__
-
-        generated_by = {"Name": "bids_deface", "Version": __version__, "Description": "defaced, metadata-scrubbed release"}
+    generated_by = generated_by or {"Name": "bids_deface", "Description": "defaced, metadata-scrubbed release"}
     replaced = {_relative(k, "replacements"): Path(v) for k, v in replacements.items()}
     overrides = {_relative(k, "sidecars"): v for k, v in sidecars.items()}
     _check_replacements(bids_dir, replaced)
@@ -167,22 +164,12 @@ def make_release(
     writer = ReleaseWriter(bids_dir, partial, policy)
     files, excluded, missing, not_replaced = _write_files(writer, replaced, overrides, include)
     writer.drop_labels(files)
-    readme = next((n for n in catalog.README_NAMES if (bids_dir / n).is_file()), "README")
-    heading = f"De-identified release ({generated_by['Name']} {generated_by['Version']})"
-    block = f"{heading}\n{'=' * len(heading)}\n" if readme.endswith(".rst") else f"## {heading}\n"
-    for rel in [n for n in catalog.FREE_TEXT if (bids_dir / n).is_file() and n != readme] + [readme]:
-        writer.free_text(rel, note=f"{block}\n{note.strip()}\n" if rel == readme else "")
-        files[rel] = catalog.FREETEXT
-    writer.description(generated_by)
-    files["dataset_description.json"] = catalog.DESCRIPTION
+    readme = _write_texts(writer, bids_dir, files, note, generated_by)
     if not_replaced:
         LOGGER.warning("%d anatomical images released without defacing (headers scrubbed): %s",
                        len(not_replaced), ", ".join(not_replaced))
-
     values = sorted(writer.values)
-    leftovers = scan_leftovers(partial, values, [writer.values[v] for v in values])
-    leftovers = tuple(Leftover(release_dir / i.path.relative_to(partial), i.value_index, i.origin) for i in leftovers)
-    findings = tuple(scan_patterns(partial))
+    leftovers, findings = _search(writer, partial, release_dir, values)
     _move_into_place(partial, release_dir)
     LOGGER.info("release written to %s: %d files (%d replaced), %d left out", release_dir, len(files), len(replaced),
                 len(excluded))
@@ -191,6 +178,30 @@ def make_release(
         sum(a == catalog.COPY for a in files.values()), readme, tuple(not_replaced), files, excluded, tuple(missing),
         writer.removed_summary(), tuple(writer.redacted), tuple(writer.kept), leftovers, findings, len(values),
     )
+
+
+def _write_texts(writer: ReleaseWriter, bids_dir: Path, files: dict, note: str, generated_by: dict) -> str:
+    """README (with the note), CHANGES and the other free text, redacted; dataset_description.json.
+
+    Returns the README's name.
+    """
+    readme = next((n for n in catalog.README_NAMES if (bids_dir / n).is_file()), "README")
+    label = " ".join(str(v) for v in (generated_by["Name"], generated_by.get("Version")) if v)
+    heading = f"De-identified release ({label})"
+    block = f"{heading}\n{'=' * len(heading)}\n" if readme.endswith(".rst") else f"## {heading}\n"
+    for rel in [n for n in catalog.FREE_TEXT if (bids_dir / n).is_file() and n != readme] + [readme]:
+        writer.free_text(rel, note=f"{block}\n{note.strip()}\n" if rel == readme else "")
+        files[rel] = catalog.FREETEXT
+    writer.description(generated_by)
+    files["dataset_description.json"] = catalog.DESCRIPTION
+    return readme
+
+
+def _search(writer: ReleaseWriter, partial: Path, release_dir: Path, values: list[str]) -> tuple[tuple, tuple]:
+    """Every removed value searched for in every released byte, and the identifier patterns."""
+    found = scan_leftovers(partial, values, [writer.values[v] for v in values])
+    leftovers = tuple(Leftover(release_dir / i.path.relative_to(partial), i.value_index, i.origin) for i in found)
+    return leftovers, tuple(scan_patterns(partial))
 
 
 def _check_replacements(bids_dir: Path, replaced: dict[str, Path]) -> None:
