@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bids_deface.methods.qa import faces
+from bids_deface.methods.qa import faces, features
 
 from bids_deface.methods.qa import render
 from phantoms import deface_phantom, make_head, template_head
@@ -63,44 +63,44 @@ def test_haar_is_optional():
 
 def test_surface_check_before_and_after_deface(phantom):
     ph = phantom
-    before = faces.feature_presence(ph.image, ph.image, ph.features, ph.labels)
+    before = features.feature_presence(ph.image, ph.image, ph.features, ph.labels)
     assert all(before[k] > 0.8 for k in ("eyes", "nose", "mouth", "ear_left", "ear_right"))
-    ok, reason = faces.face_check(before)
+    ok, reason = features.face_check(before)
     assert not ok and "eyes present" in reason and "nose present" in reason
 
-    full = faces.feature_presence(ph.image, deface_phantom(ph), ph.features, ph.labels)
+    full = features.feature_presence(ph.image, deface_phantom(ph), ph.features, ph.labels)
     assert all(full[k] < 0.1 for k in ("eyes", "nose", "mouth", "chin"))
     assert full["ear_left"] > 0.9  # ears were kept
-    ok, reason = faces.face_check(full)
+    ok, reason = features.face_check(full)
     assert ok and reason == "no facial feature left"
 
 
 def test_half_done_deface_fails(phantom):
     ph = phantom
-    half = faces.feature_presence(ph.image, deface_phantom(ph, remove=("mouth", "nose")), ph.features, ph.labels)
-    classes = faces.classify_features(half)
+    half = features.feature_presence(ph.image, deface_phantom(ph, remove=("mouth", "nose")), ph.features, ph.labels)
+    classes = features.classify_features(half)
     assert classes["mouth"] == "absent" and classes["nose"] == "absent" and classes["eyes"] == "present"
-    ok, reason = faces.face_check(half)
+    ok, reason = features.face_check(half)
     assert not ok and reason == "eyes present"
 
 
 def test_label_map_either_way_and_grid_check(phantom):
     ph = phantom
     inverted = {v: k for k, v in ph.labels.items()}
-    a = faces.feature_presence(ph.image, ph.image, ph.features, ph.labels)
-    b = faces.feature_presence(ph.image, ph.image, ph.features, inverted)
+    a = features.feature_presence(ph.image, ph.image, ph.features, ph.labels)
+    b = features.feature_presence(ph.image, ph.image, ph.features, inverted)
     assert a == b
     with pytest.raises(ValueError, match="grids differ"):
-        faces.feature_presence(ph.image, ph.image, ph.features[:-1], ph.labels)
+        features.feature_presence(ph.image, ph.image, ph.features[:-1], ph.labels)
 
 
 def test_theyers_rule():
-    assert faces.classify_features({"a": 0.5, "b": 0.3, "c": 0.1, "d": float("nan")}) == {
+    assert features.classify_features({"a": 0.5, "b": 0.3, "c": 0.1, "d": float("nan")}) == {
         "a": "present", "b": "partial", "c": "absent", "d": "absent"}
-    assert faces.face_check({"eyes": 0.3, "nose": 0.0, "mouth": 0.05}) == (
+    assert features.face_check({"eyes": 0.3, "nose": 0.0, "mouth": 0.05}) == (
         True, "eyes partial (one partial feature allowed)")
-    ok, reason = faces.face_check({"eyes": 0.3, "nose": 0.2, "mouth": 0.0})
+    ok, reason = features.face_check({"eyes": 0.3, "nose": 0.2, "mouth": 0.0})
     assert not ok and reason == "eyes partial, nose partial"
     det = faces.Detection("dlib_cnn", (0, 0, 10, 10), 0.9)
-    ok, reason = faces.face_check({"eyes": 0.0}, [det])
+    ok, reason = features.face_check({"eyes": 0.0}, [det])
     assert ok and "dlib_cnn 0.90" in reason

@@ -17,16 +17,8 @@ from dataclasses import dataclass, field
 import nibabel as nib
 import numpy as np
 
-from .faces import (
-    DETECTORS,
-    LANDMARK_FEATURES,
-    classify_features,
-    detect_faces,
-    face_check,
-    feature_presence,
-    landmark_features,
-    max_confidence,
-)
+from .faces import DETECTORS, LANDMARK_FEATURES, detect_faces, landmark_features, max_confidence
+from .features import classify_features, face_check, feature_presence
 from .render import _render, surface_volume, view_axes, view_frame
 
 LOGGER = logging.getLogger(__name__)

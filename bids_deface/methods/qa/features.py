@@ -1,0 +1,136 @@
+"""Is there a face left on the surface? The facial-feature check (Theyers et al. 2021).
+
+The fraction of each facial feature's skin that survives the deface, from the template's
+feature label map carried to the image, and the rule that decides: at most one PARTIAL
+feature (eyes, nose, mouth) may remain.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .faces import Detection
+
+#: Features whose survival decides the Theyers et al. (2021) rule.
+FACIAL_FEATURES = ("eyes", "nose", "mouth")
+#: Thickness (mm) of the skin shell in which a feature is looked for.
+SHELL_MM = 3.0
+#: Fraction remaining at or above which a feature is "present", above which "partial".
+PRESENT, PARTIAL = 0.5, 0.1
+
+
+def _array(img_or_array) -> np.ndarray:
+    return np.asarray(img_or_array.dataobj if hasattr(img_or_array, "dataobj") else img_or_array)
+
+
+def _label_names(labels: dict) -> dict[str, int]:
+    """Accept ``{name: value}`` or ``{value: name}``; return ``{name: value}``."""
+    return {(v if isinstance(k, (int, np.integer)) else k): int(k if isinstance(k, (int, np.integer)) else v)
+            for k, v in labels.items()}
+
+
+def feature_presence(original, defaced, features_dseg, labels: dict) -> dict[str, float]:
+    """Fraction of each facial feature's skin that is still there after defacing.
+
+    A feature's *skin voxels* are its labelled voxels within :data:`SHELL_MM` of the
+    ORIGINAL head surface (:func:`bids_deface.methods.qa.render.head_mask`). One is still
+    there when the defaced image keeps the original's (non-zero) value at that voxel:
+    removed skin is 0, and refaced skin (``--method reface``) is the template's face,
+    present but not the participant's.
+
+    Parameters
+    ----------
+    original, defaced
+        The image before and after defacing, on the same grid (3D or 4D).
+    features_dseg
+        Feature label map (image or array) on the same grid.
+    labels
+        ``{name: value}`` (or ``{value: name}``), e.g. ``{"eyes": 1, "nose": 2, ...}``.
+
+    Returns
+    -------
+    dict
+        Feature name -> fraction in [0, 1]; NaN when the feature has no skin voxel in
+        the image (outside the field of view).
+    """
+    from scipy import ndimage
+
+    from ..volume import float_volume
+    from .render import head_mask
+
+    orig = float_volume(original)
+    after = float_volume(defaced)
+    dseg = np.rint(_array(features_dseg)).astype(np.int32)
+    if dseg.ndim == 4:
+        dseg = dseg[..., 0]
+    if not (orig.shape == after.shape == dseg.shape):
+        raise ValueError(
+            f"grids differ: original {orig.shape}, defaced {after.shape}, features {dseg.shape}"
+        )
+    mask = head_mask(original)
+    zooms = np.sqrt((original.affine[:3, :3] ** 2).sum(axis=0))
+    depth = np.maximum(np.round(SHELL_MM / zooms).astype(int), 1)
+    grid = np.ogrid[tuple(slice(-r, r + 1) for r in depth)]
+    ball = sum((g / r) ** 2 for g, r in zip(grid, depth)) <= 1.0
+    shell = mask & ~ndimage.binary_erosion(mask, structure=ball)
+    # the participant's own skin survives where the voxel is unchanged: a removed voxel is
+    # 0, a refaced one holds the template's face (which is there, but is not theirs)
+    still = (after == orig) & (orig != 0)
+    out = {}
+    for name, value in _label_names(labels).items():
+        skin = shell & (dseg == value)
+        n = int(skin.sum())
+        out[name] = float((still & skin).sum() / n) if n else float("nan")
+    return out
+
+
+def classify_features(fractions: dict[str, float]) -> dict[str, str]:
+    """``present`` (>= 0.5 remaining), ``partial`` (> 0.1) or ``absent``.
+
+    A feature outside the field of view (NaN) cannot identify anyone: ``absent``.
+    """
+    out = {}
+    for name, f in fractions.items():
+        if f is None or not np.isfinite(f):
+            out[name] = "absent"
+        else:
+            out[name] = "present" if f >= PRESENT else "partial" if f > PARTIAL else "absent"
+    return out
+
+
+def face_check(
+    fractions: dict[str, float],
+    detections_defaced: list[Detection] | None = None,
+) -> tuple[bool, str]:
+    """Theyers et al. (2021) rule: pass when at most one PARTIAL facial feature (eyes,
+    nose, mouth) remains. (Removed brain is the brain check's, not this one's.)
+
+    Parameters
+    ----------
+    fractions
+        From :func:`feature_presence` (other keys such as ears are reported, not judged).
+    detections_defaced
+        Face detections on the defaced renders; reported in the reason, not judged
+        (detectors fire now and then on a defaced head; the surface rule decides).
+
+    Returns
+    -------
+    (bool, str)
+        Pass/fail and a reason naming what remains, e.g. ``"eyes present, nose partial"``.
+    """
+    classes = classify_features({k: fractions.get(k, float("nan")) for k in FACIAL_FEATURES})
+    left = [f"{k} {v}" for k, v in classes.items() if v != "absent"]
+    n_present = sum(v == "present" for v in classes.values())
+    n_partial = sum(v == "partial" for v in classes.values())
+    reasons, ok = [], True
+    if n_present or n_partial > 1:
+        ok = False
+        reasons.append(", ".join(left))
+    elif left:
+        reasons.append(f"{left[0]} (one partial feature allowed)")
+    else:
+        reasons.append("no facial feature left")
+    if detections_defaced:
+        best = max(detections_defaced, key=lambda d: d.confidence)
+        reasons.append(f"face detected on a render ({best.detector} {best.confidence:.2f})")
+    return ok, "; ".join(reasons)
