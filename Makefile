@@ -10,7 +10,7 @@ NPM_PREFIX := .cache/npm
 SHARED ?= ../shared/data/heads
 DEMO   ?= demo
 
-.PHONY: install demo test test-tools bench docs clean
+.PHONY: install demo test test-fast lint test-tools bench docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ test-tools:
 
 test: install test-tools
 	$(PY) -m pytest -n 2 --dist loadgroup --durations=15 tests
+
+# The quick subset: unit tests on phantoms and the packaged template (no real heads, no
+# SLURM, browser or validator runs, nothing marked slow); a few minutes on 2 cores.
+test-fast: install
+	$(PY) -m pytest -n 2 -q -m "not heads and not slow and not slurm and not browser and not validator" tests
+
+lint: install
+	$(VENV)/bin/ruff check bids_deface tests benchmarks
+	$(VENV)/bin/ruff format --check bids_deface tests benchmarks
 
 bench: install
 	$(PY) benchmarks/bench_participant.py $(if $(wildcard $(SHARED)),$(SHARED),--demo)
