@@ -201,10 +201,8 @@ def register_to_template(
             local_search_iterations=5,
             txfn=str(Path(tmp) / "init.mat"),
         )
-        # the initializer fits scale and shear too: on a head whose field of view cuts the
-        # face (sub-chris of the shared heads) it started 43 degrees off in yaw with a
-        # squash the affine kept (anisotropy 1.44, an oblique removal that missed an eye
-        # and cut into a temporal lobe). A rigid stage first settles the rotation.
+        # the initializer fits scale and shear too: a rigid stage first settles the rotation
+        # (docs/methods.rst, "Registration of the template")
         rigid = _ants_linear(fixed, moving, "Rigid", init, seed, Path(tmp) / "rigid_")
         matrix = _linear_registration(fixed, moving, "Affine", rigid, seed, Path(tmp) / "reg_")
 
