@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bids_deface.methods.qa import faces, features
-
-from bids_deface.methods.qa import render
+from bids_deface.methods.qa import faces, features, render
 from phantoms import deface_phantom, make_head, template_head
 
 
@@ -104,3 +102,22 @@ def test_theyers_rule():
     det = faces.Detection("dlib_cnn", (0, 0, 10, 10), 0.9)
     ok, reason = features.face_check({"eyes": 0.0}, [det])
     assert ok and "dlib_cnn 0.90" in reason
+
+
+def test_face_qa_record_on_a_phantom(phantom):
+    """The record face_qa gives the pipeline: renders of every view, detections, features, the verdict."""
+    from bids_deface.methods.qa.check import face_qa
+
+    ph = phantom
+    views = {"front": 0.0, "left30": -30.0}
+    done = face_qa(ph.image, deface_phantom(ph), ph.features, ph.labels, views=views, size=128, detectors=("dlib_hog",))
+    assert set(done.renders) == {"original", "defaced"} and set(done.renders["defaced"]) == set(views)
+    assert done.renders["original"]["front"].shape == (128, 128)
+    metrics = done.metrics
+    assert metrics["check_face"] is True and metrics["face_check_summary"].startswith("no facial feature left")
+    assert metrics["feature_eyes"] == "absent" and metrics["feature_eyes_remaining"] < 0.1
+    assert 0 <= metrics["face_detected_original_views"] <= len(views)
+    assert {"face_confidence_original_front", "landmark_features_defaced", "time_qa_s"} <= set(metrics)
+
+    kept = face_qa(ph.image, ph.image, ph.features, ph.labels, views={"front": 0.0}, size=128, detectors=("dlib_hog",))
+    assert kept.metrics["check_face"] is False and kept.metrics["check_face_reason"].startswith("face: eyes present")

@@ -68,6 +68,36 @@ def descriptor_distances(descriptors: dict[str, dict[str, list[float]]]) -> dict
     return out
 
 
+def _detection_summary(metrics: dict, views, seen: dict[str, set[str]], descriptors: dict) -> dict:
+    """How many views showed a face, which landmark features were seen, descriptor distances."""
+    found = [v for v in views if metrics[f"face_confidence_original_{v}"] >= FOUND]
+    out = {
+        "face_detected_original_views": len(found),
+        "face_detection_rate_original": round(len(found) / len(views), 3),
+        "face_detected_defaced_views": sum(metrics[f"face_confidence_defaced_{v}"] >= FOUND for v in views),
+    }
+    for role in ("original", "defaced"):
+        out[f"landmark_features_{role}"] = sorted(seen[role] & set(LANDMARK_FEATURES))
+    out.update(descriptor_distances(descriptors))
+    return out
+
+
+def _feature_check(original, defaced, features, labels, detections_defaced) -> dict:
+    """What skin of each facial feature survives, and the face check's verdict on it."""
+    fractions = feature_presence(original, defaced, features, labels)
+    classes = classify_features(fractions)
+    out: dict = {}
+    for name, fraction in fractions.items():
+        out[f"feature_{name}_remaining"] = None if np.isnan(fraction) else round(float(fraction), 4)
+        out[f"feature_{name}"] = classes.get(name, "absent")
+    passed, reason = face_check(fractions, detections_defaced)
+    out["check_face"] = bool(passed)
+    out["face_check_summary"] = reason
+    if not passed:
+        out["check_face_reason"] = f"face: {reason}"
+    return out
+
+
 def face_qa(
     original: nib.Nifti1Image,
     defaced: nib.Nifti1Image,
@@ -110,27 +140,8 @@ def face_qa(
                 best_dlib = max(dlib_dets, key=lambda d: d.confidence)
                 descriptors[role][view] = descriptor_of(picture, best_dlib).round(6).tolist()
     metrics["time_qa_render_detect_s"] = round(time.monotonic() - start, 2)
-
-    found = [v for v in views if metrics[f"face_confidence_original_{v}"] >= FOUND]
-    metrics["face_detected_original_views"] = len(found)
-    metrics["face_detection_rate_original"] = round(len(found) / len(views), 3)
-    metrics["face_detected_defaced_views"] = sum(
-        metrics[f"face_confidence_defaced_{v}"] >= FOUND for v in views
-    )
-    for role in ("original", "defaced"):
-        metrics[f"landmark_features_{role}"] = sorted(seen[role] & set(LANDMARK_FEATURES))
-    metrics.update(descriptor_distances(descriptors))
-
+    metrics.update(_detection_summary(metrics, views, seen, descriptors))
     if features is not None:
-        fractions = feature_presence(original, defaced, features, labels)
-        classes = classify_features(fractions)
-        for name, fraction in fractions.items():
-            metrics[f"feature_{name}_remaining"] = None if np.isnan(fraction) else round(float(fraction), 4)
-            metrics[f"feature_{name}"] = classes.get(name, "absent")
-        passed, reason = face_check(fractions, detections_defaced)
-        metrics["check_face"] = bool(passed)
-        metrics["face_check_summary"] = reason
-        if not passed:
-            metrics["check_face_reason"] = f"face: {reason}"
+        metrics.update(_feature_check(original, defaced, features, labels, detections_defaced))
     metrics["time_qa_s"] = round(time.monotonic() - start, 2)
     return FaceQA(renders=renders, metrics=metrics, descriptors=descriptors)
