@@ -89,3 +89,9 @@ def test_descriptor_distances_per_view():
                    "face_same_person_views": 1}
     assert descriptor_distances({"original": {}, "defaced": {"front": near.tolist()}}) == {
         "face_same_person_views": 0}
+
+
+def test_an_audit_over_no_face_is_not_measured():
+    out = reid.reid_rates({"sub-01": [None], "sub-02": [None]}, {"sub-01": [None], "sub-02": [None]})
+    assert out["measured"] is False and "not measured" in out["not_measured_reason"]
+    assert out["n_participants"] == 0 and np.isnan(out["top1"])

@@ -92,6 +92,8 @@ def run_group_level(config: Config, records: list[dict] | None = None) -> int:
     rates = reid_audit(out, records)
     if rates is not None:
         summary["reid"] = rates
+        if not rates["measured"]:
+            LOGGER.warning("re-identification audit not measured: %s", rates["not_measured_reason"])
     write_json(out / "group_summary.json", summary)
     for record in failed:
         LOGGER.error("%s %s: %s", record.get("status", "error").upper(), record["source_file"], record.get("reason", ""))

@@ -95,6 +95,7 @@ def write_group_report(
         summary=summary,
         failed=failed_rows,
         reid=[(key, format_value(value)) for key, value in sorted(reid.items())] if isinstance(reid, Mapping) else [],
+        reid_not_measured=reid.get("not_measured_reason", "") if isinstance(reid, Mapping) else "",
         figures=figures,
         images=rows,
         version=__version__,

@@ -93,7 +93,10 @@ def reid_rates(
         ``chance_top5`` (min(5, N)/N), ``n_participants`` (N, participants with a face in
         the gallery), ``n_queries``, ``n_no_face`` (queries without a face),
         ``n_within_threshold`` (queries closer than 0.6 to their own participant) and
-        ``median_distance_own`` / ``median_distance_other``.
+        ``median_distance_own`` / ``median_distance_other``; ``measured``: False when no
+        defaced render could be matched (no participant's face found on an original
+        render, or no query), with the reason in ``not_measured_reason``: then the rates are
+        NaN and mean "not measured", not "no one re-identified".
     """
     names, vecs = _gallery(originals)
     n = len(names)
@@ -117,7 +120,13 @@ def reid_rates(
             own.append(dist[index[name]])
             other.extend(np.delete(dist, index[name]).tolist())
     rate = (lambda k: k / n_queries) if n_queries else (lambda k: float("nan"))
+    measured = bool(n and n_queries)
+    reason = {} if measured else {"not_measured_reason": (
+        "no face was found on any original render: the detectors could not see the faces, so "
+        "re-identification was not measured" if not n else "no defaced render to match")}
     return {
+        "measured": measured,
+        **reason,
         "top1": rate(top1),
         "top5": rate(top5),
         "chance_top1": 1.0 / n if n else float("nan"),
