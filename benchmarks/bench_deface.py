@@ -21,10 +21,10 @@ os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "2")
 def main(argv=None) -> int:
 
     from bids_deface.interfaces.deface import load_template
-    from bids_deface.methods.deface.removal import apply_removal
-    from bids_deface.methods.io import load_image, write_raw
     from bids_deface.methods.deface.masks import image_masks
     from bids_deface.methods.deface.register import register_rigid, register_to_template
+    from bids_deface.methods.deface.removal import apply_removal
+    from bids_deface.methods.io import load_image, write_raw
 
     argv = sys.argv[1:] if argv is None else argv
     root = Path(argv[0]) if argv else Path(__file__).resolve().parents[2] / "shared" / "data" / "heads"
@@ -35,7 +35,9 @@ def main(argv=None) -> int:
     _, head, masks = load_template("pydeface")
     out = Path(tempfile.mkdtemp(prefix="bench_deface_"))
     print(f"dataset {root}; ITK threads {os.environ['ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS']}\n")
-    print(f"{'image':<36}{'shape':>16}{'load':>7}{'reg':>7}{'coreg':>7}{'masks':>7}{'apply':>7}{'write':>7}{'total':>8}")
+    print(
+        f"{'image':<36}{'shape':>16}{'load':>7}{'reg':>7}{'coreg':>7}{'masks':>7}{'apply':>7}{'write':>7}{'total':>8}"
+    )
     references: dict[Path, tuple] = {}
     for path in sorted(root.glob("sub-*/**/anat/*.nii*")):
         t0 = time.perf_counter()
@@ -61,8 +63,11 @@ def main(argv=None) -> int:
         t4 = time.perf_counter()
         write_raw(out / path.name, defaced.header, defaced.raw)
         t5 = time.perf_counter()
-        print(f"{path.name:<36}{'x'.join(map(str, img.shape)):>16}{t1 - t0:>7.1f}{reg:>7.1f}{coreg:>7.1f}"
-              f"{t3 - t2:>7.1f}{t4 - t3:>7.1f}{t5 - t4:>7.1f}{t5 - t0:>8.1f}", flush=True)
+        print(
+            f"{path.name:<36}{'x'.join(map(str, img.shape)):>16}{t1 - t0:>7.1f}{reg:>7.1f}{coreg:>7.1f}"
+            f"{t3 - t2:>7.1f}{t4 - t3:>7.1f}{t5 - t4:>7.1f}{t5 - t0:>8.1f}",
+            flush=True,
+        )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak memory {peak:.0f} MB")
     return 0

@@ -60,9 +60,22 @@ def _run_one(bids: Path, out: Path, work: Path, label: str, extra: list[str]) ->
     """
     start = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bids_deface", str(bids), str(out), "participant", "--participant-label", label,
-         "-w", str(work), "--skip-bids-validation", *extra],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "bids_deface",
+            str(bids),
+            str(out),
+            "participant",
+            "--participant-label",
+            label,
+            "-w",
+            str(work),
+            "--skip-bids-validation",
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     peak = 0.0
     while proc.poll() is None:
@@ -92,13 +105,28 @@ def main(argv=None) -> int:
         wall, peak, rc = _run_one(bids, out, tmp / f"work_{label}", label, extra)
         rows.append((label, wall, peak, rc))
         print(f"sub-{label:<10}{wall:>9.1f}{peak:>10.0f}{rc:>6}", flush=True)
-    print(f"\n{'image':<48}" + "".join(f"{s:>10}" for s in ("reg s", "coreg s", "deface s", "qa s", "impact s", "total s")))
+    print(
+        f"\n{'image':<48}"
+        + "".join(f"{s:>10}" for s in ("reg s", "coreg s", "deface s", "qa s", "impact s", "total s"))
+    )
     for path in sorted(out.glob("sub-*/**/*_desc-deface_metrics.json")):
         rec = json.loads(path.read_text())
-        cols = [rec.get(k) for k in ("time_registration_s", "time_coregistration_s", "time_deface_s", "time_qa_s",
-                                     "time_impact_s", "time_total_s")]
-        print(f"{rec['source_file'].split('/')[-1]:<48}" + "".join(f"{c:>10.1f}" if isinstance(c, (int, float)) else f"{'-':>10}" for c in cols)
-              + ("" if rec.get("status") == "pass" else f"  {rec.get('status')}: {rec.get('reason', '')}"))
+        cols = [
+            rec.get(k)
+            for k in (
+                "time_registration_s",
+                "time_coregistration_s",
+                "time_deface_s",
+                "time_qa_s",
+                "time_impact_s",
+                "time_total_s",
+            )
+        ]
+        print(
+            f"{rec['source_file'].split('/')[-1]:<48}"
+            + "".join(f"{c:>10.1f}" if isinstance(c, (int, float)) else f"{'-':>10}" for c in cols)
+            + ("" if rec.get("status") == "pass" else f"  {rec.get('status')}: {rec.get('reason', '')}")
+        )
     return 0
 
 

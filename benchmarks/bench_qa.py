@@ -24,11 +24,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bids_deface.methods.qa import faces
-
-from bids_deface.methods.qa import reid
-
-from bids_deface.methods.qa import render  # noqa: E402
+from bids_deface.methods.qa import (  # noqa: E402 - after the sys.path line
+    faces,
+    reid,
+    render,  # noqa: E402
+)
 
 
 def _images(args: list[str]) -> list[Path]:
@@ -78,8 +78,10 @@ def bench_image(path: Path, detectors: tuple[str, ...], png: Path | None) -> dic
     for name, t_render, per_det in rows:
         cells = "  ".join(f"{per_det[d][0]:{len(d) + 2}.2f}  {per_det[d][1]:{len(d) + 5}.2f}" for d in detectors)
         print(f"  {name:<9} {t_render:8.2f}  {cells}")
-    print(f"  face found (any detector) in {found}/{len(rows)} views; descriptor {t_desc:.2f} s; "
-          f"peak RSS so far {_peak_mb():.0f} MB")
+    print(
+        f"  face found (any detector) in {found}/{len(rows)} views; descriptor {t_desc:.2f} s; "
+        f"peak RSS so far {_peak_mb():.0f} MB"
+    )
     return {"prep": t_prep, "render": [r[1] for r in rows], "found": found}
 
 
@@ -94,9 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     results = [bench_image(p, tuple(opts.detectors), opts.png) for p in _images(opts.images)]
     renders = np.concatenate([r["render"] for r in results])
-    print(f"\n{len(results)} images: mean render {renders.mean():.2f} s/view, "
-          f"mean preparation {np.mean([r['prep'] for r in results]):.2f} s/image, "
-          f"total {time.perf_counter() - t0:.1f} s, peak RSS {_peak_mb():.0f} MB")
+    print(
+        f"\n{len(results)} images: mean render {renders.mean():.2f} s/view, "
+        f"mean preparation {np.mean([r['prep'] for r in results]):.2f} s/image, "
+        f"total {time.perf_counter() - t0:.1f} s, peak RSS {_peak_mb():.0f} MB"
+    )
     return 0
 
 

@@ -17,7 +17,10 @@ from pathlib import Path
 
 
 def _records(out: Path) -> dict[str, dict]:
-    return {str(p.relative_to(out)): json.loads(p.read_text()) for p in sorted(out.glob("sub-*/**/*_desc-deface_metrics.json"))}
+    return {
+        str(p.relative_to(out)): json.loads(p.read_text())
+        for p in sorted(out.glob("sub-*/**/*_desc-deface_metrics.json"))
+    }
 
 
 def differences(before: dict, after: dict, *, rtol: float, atol: float) -> list[str]:

@@ -11,10 +11,40 @@ from pathlib import Path
 
 #: Anatomical suffixes bids_deface defaces (BIDS ``anat`` datatype). ``--suffixes`` narrows it.
 ANAT_SUFFIXES = (
-    "T1w", "T2w", "PDw", "T2starw", "FLAIR", "inplaneT1", "inplaneT2", "PDT2", "angio",
-    "UNIT1", "T1map", "T2map", "T2starmap", "R1map", "R2map", "R2starmap", "PDmap",
-    "MTRmap", "MTsat", "S0map", "M0map", "MTVmap", "PDT2map", "Chimap", "TB1map", "RB1map",
-    "MEGRE", "MESE", "IRT1", "MP2RAGE", "MPM", "MTS", "MTR", "VFA",
+    "T1w",
+    "T2w",
+    "PDw",
+    "T2starw",
+    "FLAIR",
+    "inplaneT1",
+    "inplaneT2",
+    "PDT2",
+    "angio",
+    "UNIT1",
+    "T1map",
+    "T2map",
+    "T2starmap",
+    "R1map",
+    "R2map",
+    "R2starmap",
+    "PDmap",
+    "MTRmap",
+    "MTsat",
+    "S0map",
+    "M0map",
+    "MTVmap",
+    "PDT2map",
+    "Chimap",
+    "TB1map",
+    "RB1map",
+    "MEGRE",
+    "MESE",
+    "IRT1",
+    "MP2RAGE",
+    "MPM",
+    "MTS",
+    "MTR",
+    "VFA",
 )
 #: Preference for a session's reference image (the one the template is registered to).
 REFERENCE_PREFERENCE = ("T1w", "MPRAGE", "UNIT1", "T2w", "PDw", "FLAIR", "T2starw", "PDT2")
@@ -36,9 +66,7 @@ class ExecutionConfig:
     bids_filters: dict = field(default_factory=dict)
     skip_bids_validation: bool = False
     verbosity: int = 0
-    run_uuid: str = field(
-        default_factory=lambda: f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}_{uuid.uuid4()}"
-    )
+    run_uuid: str = field(default_factory=lambda: f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}_{uuid.uuid4()}")
 
     @property
     def log_dir(self) -> Path:

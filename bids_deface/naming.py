@@ -16,12 +16,17 @@ _SUFFIXES = "|".join(ANAT_SUFFIXES)
 #: Output names, tried before niworkflows' own patterns.
 PATH_PATTERNS = [
     # the defaced image and its sidecar: sub-01_desc-defaced_T1w.nii.gz
-    "sub-{subject}[/ses-{session}]/{datatype<anat>|anat}/sub-{subject}" + _ENTITIES
-    + "[_desc-{desc}]_{suffix<" + _SUFFIXES + ">}{extension<.nii|.nii.gz|.json>|.nii.gz}",
+    "sub-{subject}[/ses-{session}]/{datatype<anat>|anat}/sub-{subject}"
+    + _ENTITIES
+    + "[_desc-{desc}]_{suffix<"
+    + _SUFFIXES
+    + ">}{extension<.nii|.nii.gz|.json>|.nii.gz}",
     # per-image derivatives without the source suffix: mod-<suffix> keeps T1w and PDw apart
-    "sub-{subject}[/ses-{session}]/{datatype<anat>|anat}/sub-{subject}" + _ENTITIES
+    "sub-{subject}[/ses-{session}]/{datatype<anat>|anat}/sub-{subject}"
+    + _ENTITIES
     + "_mod-{modality}_desc-{desc}_{suffix<mask|dseg|metrics>}{extension<.nii|.nii.gz|.json|.tsv>|.nii.gz}",
     # reportlets
-    "sub-{subject}/{datatype<figures>}/sub-{subject}" + _ENTITIES
+    "sub-{subject}/{datatype<figures>}/sub-{subject}"
+    + _ENTITIES
     + "[_mod-{modality}]_desc-{desc}_{suffix}{extension<.svg|.png|.html|.json>|.svg}",
 ]

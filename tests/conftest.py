@@ -69,5 +69,11 @@ def heads_run(shared_data, tmp_path_factory):
     bids = shared_data / "heads"
     before = _hash_tree(bids)
     code = main([str(bids), str(root / "out"), "participant", "-w", str(root / "work"), "--nprocs", "2"])
-    return {"bids": bids, "out": root / "out", "code": code, "before": before, "after": _hash_tree(bids),
-            "truth": shared_data / "truth"}
+    return {
+        "bids": bids,
+        "out": root / "out",
+        "code": code,
+        "before": before,
+        "after": _hash_tree(bids),
+        "truth": shared_data / "truth",
+    }

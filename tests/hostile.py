@@ -103,15 +103,27 @@ def make_hostile_dataset(root: Path, head: Path) -> Path:
     anat.header["descrip"] = PLANTED["anat descrip"].encode()
     anat.header.extensions.append(nib.nifti1.Nifti1Extension(6, f"PatientName={NAME_DICOM}".encode()))
     _write_nifti(anat, ses / "anat" / "sub-01_ses-01_T1w.nii.gz", "QUIMBY_JONATHAN_T1.nii")
-    (ses / "anat" / "sub-01_ses-01_T1w.json").write_text(json.dumps({
-        "RepetitionTime": 2.3, "EchoTime": 0.00232, "FlipAngle": 8, "Manufacturer": "Siemens",
-        "PatientName": NAME_DICOM, "AcquisitionDateTime": VISIT_DICOM, "Notes": PLANTED["sidecar Notes"],
-        "CustomInfo": {"Subject": PLANTED["sidecar CustomInfo.Subject"], "Visit": 1},
-        "OperatorName": OPERATOR, "SubjectName": NAME_DICOM,
-    }, indent=2))
+    (ses / "anat" / "sub-01_ses-01_T1w.json").write_text(
+        json.dumps(
+            {
+                "RepetitionTime": 2.3,
+                "EchoTime": 0.00232,
+                "FlipAngle": 8,
+                "Manufacturer": "Siemens",
+                "PatientName": NAME_DICOM,
+                "AcquisitionDateTime": VISIT_DICOM,
+                "Notes": PLANTED["sidecar Notes"],
+                "CustomInfo": {"Subject": PLANTED["sidecar CustomInfo.Subject"], "Visit": 1},
+                "OperatorName": OPERATOR,
+                "SubjectName": NAME_DICOM,
+            },
+            indent=2,
+        )
+    )
     (ses / "anat" / "notes.txt").write_text(PLANTED["sub-folder notes"])
-    bold = nib.Nifti1Image(np.random.default_rng(0).integers(0, 900, (16, 16, 10, 4)).astype(np.int16),
-                           np.diag([3.0, 3.0, 3.0, 1.0]))
+    bold = nib.Nifti1Image(
+        np.random.default_rng(0).integers(0, 900, (16, 16, 10, 4)).astype(np.int16), np.diag([3.0, 3.0, 3.0, 1.0])
+    )
     bold.header.set_xyzt_units("mm", "sec")
     bold.header["pixdim"][4] = 2.0
     for field in ("descrip", "aux_file", "intent_name"):
@@ -119,27 +131,52 @@ def make_hostile_dataset(root: Path, head: Path) -> Path:
     bold.header.extensions.append(nib.nifti1.Nifti1Extension(6, PLANTED["func comment extension"].encode()))
     bold.header.extensions.append(nib.nifti1.Nifti1Extension(2, PLANTED["func DICOM-style extension"].encode()))
     _write_nifti(bold, ses / "func" / "sub-01_ses-01_task-rest_bold.nii.gz", PLANTED["func gzip FNAME"])
-    (ses / "func" / "sub-01_ses-01_task-rest_bold.json").write_text(json.dumps({
-        "RepetitionTime": 2.0, "TaskName": "rest", "PatientName": NAME_DICOM, "AcquisitionDateTime": VISIT_DICOM}))
+    (ses / "func" / "sub-01_ses-01_task-rest_bold.json").write_text(
+        json.dumps(
+            {"RepetitionTime": 2.0, "TaskName": "rest", "PatientName": NAME_DICOM, "AcquisitionDateTime": VISIT_DICOM}
+        )
+    )
     (ses / "sub-01_ses-01_scans.tsv").write_text(
         "filename\tacq_time\toperator\n"
         f"anat/sub-01_ses-01_T1w.nii.gz\t{VISIT}\t{OPERATOR}\n"
-        f"func/sub-01_ses-01_task-rest_bold.nii.gz\t{VISIT}\t{OPERATOR}\n")
+        f"func/sub-01_ses-01_task-rest_bold.nii.gz\t{VISIT}\t{OPERATOR}\n"
+    )
     (root / "sub-01" / "sub-01_sessions.tsv").write_text(
-        f"session_id\tacq_time\tnote\nses-01\t{VISIT}\t{PLANTED['sessions note']}\n")
+        f"session_id\tacq_time\tnote\nses-01\t{VISIT}\t{PLANTED['sessions note']}\n"
+    )
     (root / "participants.tsv").write_text(
         f"participant_id\tage\tsex\tgroup\tname\tbirthdate\tsite_code\nsub-01\t34\tM\tcontrol\t{NAME}\t{BIRTH}\t"
-        f"{PLANTED['participants undocumented site_code']}\n")
-    (root / "participants.json").write_text(json.dumps({
-        "age": {"Description": "age at scan", "Units": "year"}, "group": {"Description": "study arm"},
-        "name": {"Description": "full name"}}, indent=2))
-    (root / "T1w.json").write_text(json.dumps({"InstitutionName": PLANTED["inherited T1w.json InstitutionName"],
-                                               "MagneticFieldStrength": 3}))
-    (root / "task-rest_bold.json").write_text(json.dumps({
-        "TaskName": "rest", "InstitutionAddress": PLANTED["inherited bold InstitutionAddress"]}))
-    (root / "dataset_description.json").write_text(json.dumps({
-        "Name": "hostile", "BIDSVersion": "1.10.0", "DatasetType": "raw", "License": "CC0",
-        "Authors": [AUTHOR], "Acknowledgements": PLANTED["description Acknowledgements"]}, indent=2))
+        f"{PLANTED['participants undocumented site_code']}\n"
+    )
+    (root / "participants.json").write_text(
+        json.dumps(
+            {
+                "age": {"Description": "age at scan", "Units": "year"},
+                "group": {"Description": "study arm"},
+                "name": {"Description": "full name"},
+            },
+            indent=2,
+        )
+    )
+    (root / "T1w.json").write_text(
+        json.dumps({"InstitutionName": PLANTED["inherited T1w.json InstitutionName"], "MagneticFieldStrength": 3})
+    )
+    (root / "task-rest_bold.json").write_text(
+        json.dumps({"TaskName": "rest", "InstitutionAddress": PLANTED["inherited bold InstitutionAddress"]})
+    )
+    (root / "dataset_description.json").write_text(
+        json.dumps(
+            {
+                "Name": "hostile",
+                "BIDSVersion": "1.10.0",
+                "DatasetType": "raw",
+                "License": "CC0",
+                "Authors": [AUTHOR],
+                "Acknowledgements": PLANTED["description Acknowledgements"],
+            },
+            indent=2,
+        )
+    )
     (root / "README").write_text(PLANTED["README"] + "\n")
     (root / "CHANGES").write_text(PLANTED["CHANGES"] + "\n")
     (root / "code").mkdir()

@@ -22,9 +22,9 @@ LABELS = {"eyes": 1, "nose": 2, "mouth": 3, "chin": 4, "cheeks": 5, "ear_left": 
 #: Mean intensity of each tissue per contrast.
 CONTRASTS = {
     #         fat  skull  csf   gm   wm  globe  soft
-    "T1w":   (120, 15, 20, 60, 100, 15, 75),
-    "T2w":   (80, 10, 200, 110, 70, 200, 60),
-    "PDw":   (100, 20, 120, 100, 80, 120, 85),
+    "T1w": (120, 15, 20, 60, 100, 15, 75),
+    "T2w": (80, 10, 200, 110, 70, 200, 60),
+    "PDw": (100, 20, 120, 100, 80, 120, 85),
     "FLAIR": (90, 10, 10, 90, 70, 20, 60),
 }
 NOISE_SIGMA = 3.0
@@ -111,9 +111,9 @@ def make_head(
     if features:
         _add_features(data, dseg, x, y, z, s, fat, soft, globe)
     rng = np.random.default_rng(seed)
-    noisy = np.sqrt(
-        (data + rng.normal(0, NOISE_SIGMA, shape)) ** 2 + rng.normal(0, NOISE_SIGMA, shape) ** 2
-    ).astype(np.float32)
+    noisy = np.sqrt((data + rng.normal(0, NOISE_SIGMA, shape)) ** 2 + rng.normal(0, NOISE_SIGMA, shape) ** 2).astype(
+        np.float32
+    )
     img = nib.Nifti1Image(noisy, affine)
     img.header.set_xyzt_units("mm", "sec")
 
@@ -195,7 +195,10 @@ def deface_phantom(ph: PhantomHead, remove=("eyes", "nose", "mouth", "chin", "ch
         else:
             cut |= np.maximum.accumulate(region, axis=1)  # toward +y (anterior)
     data_ras[cut] = 0
-    out = orient.apply_orientation(data_ras, orient.ornt_transform(orient.axcodes2ornt("RAS"), orient.axcodes2ornt(nib.aff2axcodes(ph.image.affine))))
+    out = orient.apply_orientation(
+        data_ras,
+        orient.ornt_transform(orient.axcodes2ornt("RAS"), orient.axcodes2ornt(nib.aff2axcodes(ph.image.affine))),
+    )
     return nib.Nifti1Image(out.astype(np.float32), ph.image.affine, ph.image.header)
 
 

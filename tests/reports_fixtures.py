@@ -34,7 +34,11 @@ def make_head(out_dir: Path, zoom: float = 4.0) -> dict[str, Path]:
     ijk = np.indices(data.shape).reshape(3, -1)
     xyz = (head.affine[:3, :3] @ ijk + head.affine[:3, 3:]).reshape((3, *data.shape))
     kept = ~((xyz[1] > 55) & (xyz[2] < 10))
-    paths = {"original": out_dir / "head.nii.gz", "mask": out_dir / "mask.nii.gz", "defaced": out_dir / "defaced.nii.gz"}
+    paths = {
+        "original": out_dir / "head.nii.gz",
+        "mask": out_dir / "mask.nii.gz",
+        "defaced": out_dir / "defaced.nii.gz",
+    }
     nib.Nifti1Image(data, head.affine).to_filename(paths["original"])
     nib.Nifti1Image(kept.astype("uint8"), head.affine).to_filename(paths["mask"])
     nib.Nifti1Image(data * kept, head.affine).to_filename(paths["defaced"])
@@ -109,8 +113,9 @@ def make_outputs(root: Path, figures: dict[str, Path], records: list[dict] | Non
 
     out = root
     out.mkdir(parents=True, exist_ok=True)
-    (out / "dataset_description.json").write_text(json.dumps(
-        {"Name": "bids_deface derivatives", "BIDSVersion": "1.10.0", "DatasetType": "derivative"}))
+    (out / "dataset_description.json").write_text(
+        json.dumps({"Name": "bids_deface derivatives", "BIDSVersion": "1.10.0", "DatasetType": "derivative"})
+    )
     records = records if records is not None else [make_record(*image) for image in IMAGES]
     for record in records:
         names = image_names(record["subject"], record["session"], record["suffix"])

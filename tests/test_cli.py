@@ -46,14 +46,26 @@ def test_output_inside_input_refused(tiny_bids, capsys, inside):
 def test_invalid_filter_file(tiny_bids, tmp_path, capsys):
     bad = tmp_path / "filters.json"
     bad.write_text("{not json")
-    code, err = _exit_code([str(tiny_bids), str(tmp_path / "out"), "participant", "--bids-filter-file", str(bad)], capsys)
+    code, err = _exit_code(
+        [str(tiny_bids), str(tmp_path / "out"), "participant", "--bids-filter-file", str(bad)], capsys
+    )
     assert code == 2
     assert "filters.json" in err and "not valid JSON" in err
 
 
 def test_unknown_participant_exits_2(tiny_bids, tmp_path, caplog):
-    code = main([str(tiny_bids), str(tmp_path / "out"), "participant", "--participant-label", "99",
-                 "--skip-bids-validation", "-w", str(tmp_path / "work")])
+    code = main(
+        [
+            str(tiny_bids),
+            str(tmp_path / "out"),
+            "participant",
+            "--participant-label",
+            "99",
+            "--skip-bids-validation",
+            "-w",
+            str(tmp_path / "work"),
+        ]
+    )
     assert code == 2
     assert "99" in caplog.text and "not found" in caplog.text
     assert not (tmp_path / "out").exists()  # a usage error comes before any work: no output, no logs
@@ -72,13 +84,17 @@ def test_unexpected_exception_outside_the_graph_is_internal(tiny_bids, tmp_path,
 
     from bids_deface.workflows import base
 
-    nib.Nifti1Image(np.ones((8, 8, 8), np.int16), np.eye(4)).to_filename(tiny_bids / "sub-01" / "anat" / "sub-01_T1w.nii.gz")
+    nib.Nifti1Image(np.ones((8, 8, 8), np.int16), np.eye(4)).to_filename(
+        tiny_bids / "sub-01" / "anat" / "sub-01_T1w.nii.gz"
+    )
 
     def broken(**kwargs):
         raise KeyError("a bug while building the graph")
 
     monkeypatch.setattr(base, "init_bids_deface_wf", broken)
-    code = main([str(tiny_bids), str(tmp_path / "out"), "participant", "--skip-bids-validation", "-w", str(tmp_path / "w")])
+    code = main(
+        [str(tiny_bids), str(tmp_path / "out"), "participant", "--skip-bids-validation", "-w", str(tmp_path / "w")]
+    )
     assert code == 3  # exit 1 is reserved for "an image failed"
     assert "internal error" in caplog.text and "a bug while building the graph" in caplog.text
 
@@ -89,18 +105,34 @@ def test_parser_defaults_are_the_config_defaults(tiny_bids, tmp_path):
     assert parse_args([str(tiny_bids), str(tmp_path / "out"), "participant"]).workflow == DEFAULTS
 
 
-@pytest.mark.parametrize(("option", "value", "gb"), [
-    ("--mem_mb", "16000", 16.0), ("--mem-mb", "8000", 8.0), ("--mem", "16G", 16.0), ("--mem", "4000M", 4.0),
-    ("--mem-gb", "4", 4.0),
-])
+@pytest.mark.parametrize(
+    ("option", "value", "gb"),
+    [
+        ("--mem_mb", "16000", 16.0),
+        ("--mem-mb", "8000", 8.0),
+        ("--mem", "16G", 16.0),
+        ("--mem", "4000M", 4.0),
+        ("--mem-gb", "4", 4.0),
+    ],
+)
 def test_memory_options_read_as_fmriprep_does(tiny_bids, tmp_path, option, value, gb):
     config = parse_args([str(tiny_bids), str(tmp_path / "out"), "participant", option, value])
     assert config.nipype.mem_gb == pytest.approx(gb)
 
 
 def test_labels_with_or_without_prefix(tiny_bids, tmp_path):
-    config = parse_args([str(tiny_bids), str(tmp_path / "out"), "participant",
-                         "--participant-label", "sub-01", "02", "--session-label", "ses-A"])
+    config = parse_args(
+        [
+            str(tiny_bids),
+            str(tmp_path / "out"),
+            "participant",
+            "--participant-label",
+            "sub-01",
+            "02",
+            "--session-label",
+            "ses-A",
+        ]
+    )
     assert config.execution.participant_label == ["01", "02"]
     assert config.execution.session_label == ["A"]
 
@@ -108,11 +140,34 @@ def test_labels_with_or_without_prefix(tiny_bids, tmp_path):
 def test_options_fill_one_config(tiny_bids, tmp_path):
     filters = tmp_path / "f.json"
     filters.write_text(json.dumps({"t1w": {"acquisition": "mprage"}}))
-    config = parse_args([
-        str(tiny_bids), str(tmp_path / "out"), "participant", "--bids-filter-file", str(filters),
-        "--method", "deface", "--no-deear", "--suffixes", "T1w", "T2w", "--nprocs", "3", "--omp-nthreads", "2",
-        "--plugin", "Linear", "--plugin-args", '{"x": 1}', "-w", str(tmp_path / "w"), "--mem-gb", "4", "-vv",
-    ])
+    config = parse_args(
+        [
+            str(tiny_bids),
+            str(tmp_path / "out"),
+            "participant",
+            "--bids-filter-file",
+            str(filters),
+            "--method",
+            "deface",
+            "--no-deear",
+            "--suffixes",
+            "T1w",
+            "T2w",
+            "--nprocs",
+            "3",
+            "--omp-nthreads",
+            "2",
+            "--plugin",
+            "Linear",
+            "--plugin-args",
+            '{"x": 1}',
+            "-w",
+            str(tmp_path / "w"),
+            "--mem-gb",
+            "4",
+            "-vv",
+        ]
+    )
     assert config.execution.bids_filters == {"t1w": {"acquisition": "mprage"}}
     assert config.workflow.deear is False
     assert config.workflow.suffixes == ["T1w", "T2w"]

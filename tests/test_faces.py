@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from phantoms import deface_phantom, make_head, template_head
 
 from bids_deface.methods.qa import faces, features, render
-from phantoms import deface_phantom, make_head, template_head
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +94,15 @@ def test_label_map_either_way_and_grid_check(phantom):
 
 def test_theyers_rule():
     assert features.classify_features({"a": 0.5, "b": 0.3, "c": 0.1, "d": float("nan")}) == {
-        "a": "present", "b": "partial", "c": "absent", "d": "absent"}
+        "a": "present",
+        "b": "partial",
+        "c": "absent",
+        "d": "absent",
+    }
     assert features.face_check({"eyes": 0.3, "nose": 0.0, "mouth": 0.05}) == (
-        True, "eyes partial (one partial feature allowed)")
+        True,
+        "eyes partial (one partial feature allowed)",
+    )
     ok, reason = features.face_check({"eyes": 0.3, "nose": 0.2, "mouth": 0.0})
     assert not ok and reason == "eyes partial, nose partial"
     det = faces.Detection("dlib_cnn", (0, 0, 10, 10), 0.9)

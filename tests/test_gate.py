@@ -28,8 +28,10 @@ def unprocessed(tmp_path_factory):
     messages = _Collect()
     logging.getLogger("bids_deface").addHandler(messages)
     try:
-        codes = (main([str(bids), str(out), "participant", "--impact", "none", *args]),
-                 main([str(bids), str(out), "group", *args]))
+        codes = (
+            main([str(bids), str(out), "participant", "--impact", "none", *args]),
+            main([str(bids), str(out), "group", *args]),
+        )
     finally:
         logging.getLogger("bids_deface").removeHandler(messages)
     return {"out": out, "codes": codes, "log": messages.lines}

@@ -40,8 +40,9 @@ def _names(workflow) -> set[str]:
 def test_graph_builds(plans, method, deear, impact):
     root, sessions = plans
     options = WorkflowConfig(method=method, deear=deear, impact=impact, fs_license_file=root / "license.txt")
-    workflow = init_bids_deface_wf(sessions=sessions, output_dir=root / "out", work_dir=root / "work",
-                                   options=options, sidecars={})
+    workflow = init_bids_deface_wf(
+        sessions=sessions, output_dir=root / "out", work_dir=root / "work", options=options, sidecars={}
+    )
     names = _names(workflow)
     registrations = [n for n in names if n.endswith(".register_template")]
     assert len(registrations) == 2  # one template registration per session

@@ -36,7 +36,9 @@ def test_all_five_images_defaced_and_pass(heads_run):
         record = _record(heads_run["out"], source)
         assert record["status"] == "pass", (source, record.get("reason"))
         assert record["voxels_removed"] > 5000, source
-        defaced = heads_run["out"] / source.replace(f"_{IMAGES[source]}.nii.gz", f"_desc-defaced_{IMAGES[source]}.nii.gz")
+        defaced = heads_run["out"] / source.replace(
+            f"_{IMAGES[source]}.nii.gz", f"_desc-defaced_{IMAGES[source]}.nii.gz"
+        )
         assert defaced.is_file()
 
 
@@ -89,7 +91,7 @@ def test_release_copy_is_defaced_scrubbed_and_clean(heads_run, tmp_path):
     summary = json.loads((heads_run["out"] / "release_summary.json").read_text())
     assert summary["images_replaced"] == 5 and summary["leftovers"] == []
     assert summary["identifying_values_checked"] > 5
-    for source, suffix in IMAGES.items():
+    for source in IMAGES:
         released = np.asanyarray(nib.load(release / source).dataobj)
         original = np.asanyarray(nib.load(heads_run["bids"] / source).dataobj)
         assert not np.array_equal(released, original), source

@@ -16,13 +16,12 @@ from pathlib import Path
 
 import nibabel as nib
 import pytest
+from hostile import AUTHOR, NAME, OPERATOR, VISIT, copy_head, leaks, make_hostile_dataset
 
 from bids_deface.cli.run import main
 from bids_deface.methods.metadata.nifti import gzip_names
 from bids_deface.methods.metadata.policy import ScrubPolicy
 from bids_deface.methods.metadata.release import make_release
-
-from hostile import AUTHOR, NAME, OPERATOR, VISIT, copy_head, leaks, make_hostile_dataset
 
 pytestmark = pytest.mark.xdist_group("hostile")
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,8 +39,15 @@ def hostile(demo_bids, tmp_path_factory, hash_tree):
     participant = main([str(bids), str(out), "participant", "--impact", "none", "--nprocs", "2", *common])
     group = main([str(bids), str(out), "group", "--release-dir", str(release), *common])
     summary = json.loads((out / "release_summary.json").read_text())
-    return {"bids": bids, "out": out, "release": release, "summary": summary, "codes": (participant, group),
-            "before": before, "after": hash_tree(bids)}
+    return {
+        "bids": bids,
+        "out": out,
+        "release": release,
+        "summary": summary,
+        "codes": (participant, group),
+        "before": before,
+        "after": hash_tree(bids),
+    }
 
 
 def test_hostile_run_defaces_and_releases(hostile):
@@ -56,28 +62,44 @@ def test_no_planted_value_in_any_released_byte(hostile):
 
 def test_what_is_kept_on_purpose_is_listed(hostile):
     kept = hostile["summary"]["kept_on_purpose"]
-    assert {"file": "dataset_description.json", "field": "Authors",
-            "why": "the dataset's authors, published on purpose"} in kept
+    assert {
+        "file": "dataset_description.json",
+        "field": "Authors",
+        "why": "the dataset's authors, published on purpose",
+    } in kept
     description = json.loads((hostile["release"] / "dataset_description.json").read_text())
     assert description["Authors"] == [AUTHOR]
-    assert {"file": "participants.tsv", "field": "group", "why": "documented in the table's JSON data dictionary"} in kept
+    assert {
+        "file": "participants.tsv",
+        "field": "group",
+        "why": "documented in the table's JSON data dictionary",
+    } in kept
     assert "[removed]" in description["Acknowledgements"] and "[e-mail removed]" in description["Acknowledgements"]
 
 
 def test_tables_keep_bids_and_documented_columns_only(hostile):
     release = hostile["release"]
-    assert (release / "participants.tsv").read_text().splitlines() == ["participant_id\tage\tsex\tgroup",
-                                                                      "sub-01\t34\tM\tcontrol"]
+    assert (release / "participants.tsv").read_text().splitlines() == [
+        "participant_id\tage\tsex\tgroup",
+        "sub-01\t34\tM\tcontrol",
+    ]
     assert json.loads((release / "participants.json").read_text()).keys() == {"age", "group"}
     scans = (release / "sub-01" / "ses-01" / "sub-01_ses-01_scans.tsv").read_text().splitlines()
     assert scans[0] == "filename" and len(scans) == 3
     assert (release / "sub-01" / "sub-01_sessions.tsv").read_text().splitlines() == ["session_id", "ses-01"]
     removed = {(r["where"], r["name"], r["why"]) for r in hostile["summary"]["removed"]}
-    assert {("participants column", "name", "identifying"), ("participants column", "birthdate", "identifying"),
-            ("participants column", "site_code", "unknown"), ("scans column", "operator", "identifying"),
-            ("scans column", "acq_time", "identifying"), ("sessions column", "note", "identifying"),
-            ("sidecar field", "Notes", "unknown"), ("sidecar field", "CustomInfo", "unknown"),
-            ("sidecar field", "OperatorName", "unknown"), ("sidecar field", "SubjectName", "unknown")} <= removed
+    assert {
+        ("participants column", "name", "identifying"),
+        ("participants column", "birthdate", "identifying"),
+        ("participants column", "site_code", "unknown"),
+        ("scans column", "operator", "identifying"),
+        ("scans column", "acq_time", "identifying"),
+        ("sessions column", "note", "identifying"),
+        ("sidecar field", "Notes", "unknown"),
+        ("sidecar field", "CustomInfo", "unknown"),
+        ("sidecar field", "OperatorName", "unknown"),
+        ("sidecar field", "SubjectName", "unknown"),
+    } <= removed
 
 
 def test_every_nifti_header_and_gzip_header_is_clean(hostile):
@@ -111,8 +133,14 @@ def test_free_text_is_redacted_and_counted(hostile):
     assert "[removed]" in readme and "[e-mail removed]" in readme and "[date removed]" in readme
     assert "[telephone removed]" in readme and "De-identified release" in readme
     kinds = {(r["file"], r["kind"]) for r in summary["redacted"]}
-    assert {("README", "e-mail address"), ("README", "telephone number"), ("README", "date"),
-            ("README", "known identifying value"), ("CHANGES", "known identifying value"), ("CHANGES", "date")} <= kinds
+    assert {
+        ("README", "e-mail address"),
+        ("README", "telephone number"),
+        ("README", "date"),
+        ("README", "known identifying value"),
+        ("CHANGES", "known identifying value"),
+        ("CHANGES", "date"),
+    } <= kinds
     assert summary["leftovers"] == [] and summary["identifying_values_checked"] > 10
     assert "cannot be found by any rule" in summary["note"]
 
@@ -130,8 +158,9 @@ def test_hostile_release_is_valid_bids(hostile):
     validator = ROOT / ".cache" / "npm" / "node_modules" / ".bin" / "bids-validator"
     if not (validator.exists() and shutil.which("node")):
         pytest.skip("npm bids-validator not installed (make test-tools)")
-    result = subprocess.run([str(validator), str(hostile["release"]), "--json"], capture_output=True, text=True,
-                            timeout=300, check=False)
+    result = subprocess.run(
+        [str(validator), str(hostile["release"]), "--json"], capture_output=True, text=True, timeout=300, check=False
+    )
     assert json.loads(result.stdout)["issues"]["errors"] == []
 
 
@@ -145,8 +174,7 @@ def hostile_bids(demo_bids, tmp_path):
 
 def test_shifted_dates_are_shifted_everywhere(hostile_bids, tmp_path):
     anat = "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz"
-    summary = make_release(hostile_bids, tmp_path / "release", {}, {}, note="test",
-                           policy=ScrubPolicy(shift_days=-30))
+    summary = make_release(hostile_bids, tmp_path / "release", {}, {}, note="test", policy=ScrubPolicy(shift_days=-30))
     release = summary.release_dir
     scans = (release / "sub-01" / "ses-01" / "sub-01_ses-01_scans.tsv").read_text().splitlines()
     assert scans[0] == "filename\tacq_time" and scans[1].endswith("\t2019-02-02T10:22:31")
@@ -169,8 +197,16 @@ def test_include_copies_a_left_out_folder_and_searches_it(hostile_bids, tmp_path
 def test_a_removed_value_left_in_a_kept_field_is_found(hostile_bids, tmp_path):
     """The search normalises: a date written another way, a name in another order."""
     meta = hostile_bids / "sub-01" / "ses-01" / "func" / "sub-01_ses-01_task-rest_bold.json"
-    meta.write_text(json.dumps({"RepetitionTime": 2.0, "TaskName": "rest", "PatientName": "QUIMBY^JONATHAN",
-                                "TaskDescription": f"rest; seen {VISIT[8:10]}.{VISIT[5:7]}.{VISIT[:4]} by {NAME}"}))
+    meta.write_text(
+        json.dumps(
+            {
+                "RepetitionTime": 2.0,
+                "TaskName": "rest",
+                "PatientName": "QUIMBY^JONATHAN",
+                "TaskDescription": f"rest; seen {VISIT[8:10]}.{VISIT[5:7]}.{VISIT[:4]} by {NAME}",
+            }
+        )
+    )
     summary = make_release(hostile_bids, tmp_path / "release", {}, {}, note="test")
     found = {(item.path.name, item.origin.split(":")[0]) for item in summary.leftovers}
     assert ("sub-01_ses-01_task-rest_bold.json", "sub-01/ses-01/anat/sub-01_ses-01_T1w.json") in found

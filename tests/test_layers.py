@@ -54,7 +54,9 @@ def test_the_science_never_imports_nipype_or_the_config():
 
 
 def test_reading_records_and_the_config_stays_light():
-    code = ("import sys, bids_deface.derivatives, bids_deface.config, bids_deface.methods.record; "
-            "print(sorted(m for m in ('nipype', 'niworkflows', 'templateflow', 'ants') if m in sys.modules))")
+    code = (
+        "import sys, bids_deface.derivatives, bids_deface.config, bids_deface.methods.record; "
+        "print(sorted(m for m in ('nipype', 'niworkflows', 'templateflow', 'ants') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

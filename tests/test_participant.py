@@ -35,14 +35,28 @@ def run(demo_bids, tmp_path_factory, hash_tree):
     hdr["srow_x"], hdr["srow_y"], hdr["srow_z"] = [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0]
     nib.Nifti1Image(np.asanyarray(img.dataobj), None, hdr).to_filename(bids / "sub-05" / "anat" / "sub-05_T1w.nii.gz")
     # sub-01: a 2D FLAIR beside a good T1w -> only the FLAIR fails
-    nib.Nifti1Image(np.ones((64, 64), np.int16), np.eye(4)).to_filename(bids / "sub-01" / "anat" / "sub-01_FLAIR.nii.gz")
+    nib.Nifti1Image(np.ones((64, 64), np.int16), np.eye(4)).to_filename(
+        bids / "sub-01" / "anat" / "sub-01_FLAIR.nii.gz"
+    )
     with open(bids / "participants.tsv", "a") as fh:
         fh.write("sub-04\t40\nsub-05\t50\n")
 
     before = hash_tree(bids)
     out = root / "out"
-    code = main([str(bids), str(out), "participant", "-w", str(root / "work"), "--nprocs", "2",
-                 "--skip-bids-validation", "--impact", "none"])
+    code = main(
+        [
+            str(bids),
+            str(out),
+            "participant",
+            "-w",
+            str(root / "work"),
+            "--nprocs",
+            "2",
+            "--skip-bids-validation",
+            "--impact",
+            "none",
+        ]
+    )
     return {"bids": bids, "out": out, "code": code, "before": before}
 
 
@@ -83,7 +97,9 @@ def test_defaced_image_differs_only_where_removed(run):
     assert defaced.get_data_dtype() == source.get_data_dtype()
     assert np.array_equal(defaced.affine, source.affine)
     assert (int(defaced.header["qform_code"]), int(defaced.header["sform_code"])) == (
-        int(source.header["qform_code"]), int(source.header["sform_code"]))
+        int(source.header["qform_code"]),
+        int(source.header["sform_code"]),
+    )
     kept = mask.astype(bool)
     assert np.array_equal(raw_data(defaced)[kept], raw_data(source)[kept])
     assert np.all(np.asanyarray(defaced.dataobj)[~kept] == 0)

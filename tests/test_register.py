@@ -4,8 +4,6 @@ import numpy as np
 import pytest
 
 from bids_deface.data.demo import _rotation
-from bids_deface.methods.errors import RegistrationError
-from bids_deface.methods.volume import coarse_head_mask as head_mask
 from bids_deface.methods.deface.register import (
     RegistrationCriteria,
     downsample,
@@ -14,6 +12,8 @@ from bids_deface.methods.deface.register import (
     register_to_template,
     resample_to,
 )
+from bids_deface.methods.errors import RegistrationError
+from bids_deface.methods.volume import coarse_head_mask as head_mask
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +30,18 @@ def _moved(img, rotation_deg=(0, 0, 0), scale=1.0, shift=(0, 0, 0)):
 
 
 def _point_error(matrix, expected, radius=60.0):
-    corners = np.array([[x, y, z, 1.0] for x in (-radius, radius) for y in (-radius, radius) for z in (-radius, radius)])
+    corners = np.array(
+        [[x, y, z, 1.0] for x in (-radius, radius) for y in (-radius, radius) for z in (-radius, radius)]
+    )
     return np.max(np.linalg.norm((corners @ matrix.T - corners @ expected.T)[:, :3], axis=1))
 
 
 def test_downsample_keeps_world_position(small_template, template_head):
     centre = lambda img: (img.affine @ np.r_[(np.asarray(img.shape[:3]) - 1) / 2, 1])[:3]  # noqa: E731
     assert np.allclose(centre(small_template), centre(template_head), atol=1.5)
-    assert np.allclose(small_template.header.get_zooms()[:3], 3 * np.asarray(template_head.header.get_zooms()[:3]), atol=0.1)
+    assert np.allclose(
+        small_template.header.get_zooms()[:3], 3 * np.asarray(template_head.header.get_zooms()[:3]), atol=0.1
+    )
 
 
 def test_itk_to_ras_matches_ants_resampling(small_template):
@@ -45,8 +49,14 @@ def test_itk_to_ras_matches_ants_resampling(small_template):
     moved, _ = _moved(small_template, rotation_deg=(10, -5, 8), shift=(4, -6, 3))
     fixed = ants.from_nibabel_nifti(moved)
     moving = ants.from_nibabel_nifti(nib.Nifti1Image(np.asanyarray(small_template.dataobj), small_template.affine))
-    reg = ants.registration(fixed, moving, type_of_transform="Rigid", aff_iterations=(20,), aff_shrink_factors=(2,),
-                            aff_smoothing_sigmas=(1,))
+    reg = ants.registration(
+        fixed,
+        moving,
+        type_of_transform="Rigid",
+        aff_iterations=(20,),
+        aff_shrink_factors=(2,),
+        aff_smoothing_sigmas=(1,),
+    )
     ants_warped = ants.apply_transforms(fixed, moving, reg["fwdtransforms"]).numpy()
     matrix = read_itk_affine(reg["fwdtransforms"][0])
     ours = resample_to(np.asanyarray(small_template.dataobj), small_template.affine, moved.shape, moved.affine, matrix)
@@ -54,9 +64,7 @@ def test_itk_to_ras_matches_ants_resampling(small_template):
     assert np.corrcoef(ours[inside], ants_warped[inside])[0, 1] > 0.99
 
 
-@pytest.mark.parametrize(
-    ("rotation", "scale"), [((25, 0, 0), 1.0), ((0, -20, 15), 0.78), ((-15, 10, 0), 1.15)]
-)
+@pytest.mark.parametrize(("rotation", "scale"), [((25, 0, 0), 1.0), ((0, -20, 15), 0.78), ((-15, 10, 0), 1.15)])
 def test_register_recovers_known_transform(small_template, rotation, scale):
     """Oblique and child-sized heads: the multi-start search finds the transform (< 4 mm at 60 mm)."""
     moved, transform = _moved(small_template, rotation_deg=rotation, scale=scale, shift=(10, -15, 20))
@@ -69,8 +77,9 @@ def test_register_recovers_known_transform(small_template, rotation, scale):
 def test_implausible_scale_is_an_error_not_a_bad_deface(small_template):
     moved, _ = _moved(small_template, scale=0.75)
     with pytest.raises(RegistrationError, match="implausible head scale") as err:
-        register_to_template(moved, small_template, criteria=RegistrationCriteria(scale_range=(0.9, 1.1)),
-                             source="sub-x_T1w.nii.gz")
+        register_to_template(
+            moved, small_template, criteria=RegistrationCriteria(scale_range=(0.9, 1.1)), source="sub-x_T1w.nii.gz"
+        )
     assert "sub-x_T1w.nii.gz" in str(err.value)
 
 
@@ -79,7 +88,9 @@ def test_rigid_coregistration_of_another_grid(small_template):
     moved, transform = _moved(small_template, rotation_deg=(0, 6, 0), shift=(3, 2, -4))
     zooms = np.array([1.0, 1.0, 2.0])
     thick = downsample(moved, 4.0)  # coarser, different grid
-    thick = nib.Nifti1Image(np.asanyarray(thick.dataobj), thick.affine @ np.diag([*(1 / zooms), 1]) @ np.diag([*zooms, 1]))
+    thick = nib.Nifti1Image(
+        np.asanyarray(thick.dataobj), thick.affine @ np.diag([*(1 / zooms), 1]) @ np.diag([*zooms, 1])
+    )
     matrix = register_rigid(thick, small_template, resolution_mm=6.0)  # thick world -> template world
     assert _point_error(matrix, np.linalg.inv(transform)) < 3.0
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
-
-from bids_deface.methods.qa import reid
-
-from bids_deface.methods.qa import render
 from phantoms import template_head
+
+from bids_deface.methods.qa import reid, render
 
 
 def _people(n=6, seed=0):
@@ -50,8 +48,13 @@ def template_variants():
     """Five heads from the pydeface template: affine scalings/shears and intensities."""
     img = template_head(2.0)
     data = np.asarray(img.dataobj, dtype=np.float32)
-    linear = [np.eye(3), np.diag([1.12, 1, 1]), np.diag([1, 0.9, 1.05]),
-              np.array([[1, 0.15, 0], [0, 1, 0], [0, 0, 1]]), np.diag([0.9, 1.1, 0.92])]
+    linear = [
+        np.eye(3),
+        np.diag([1.12, 1, 1]),
+        np.diag([1, 0.9, 1.05]),
+        np.array([[1, 0.15, 0], [0, 1, 0], [0, 0, 1]]),
+        np.diag([0.9, 1.1, 0.92]),
+    ]
     out = {}
     for i, lin in enumerate(linear):
         aff = img.affine.copy()
@@ -81,14 +84,18 @@ def test_descriptor_distances_per_view():
     base = np.zeros(128)
     near, far = base.copy(), base.copy()
     near[0], far[0] = 0.3, 0.9
-    out = descriptor_distances({
-        "original": {"front": base.tolist(), "left30": base.tolist(), "right30": base.tolist()},
-        "defaced": {"front": near.tolist(), "left30": far.tolist()},  # no face on right30
-    })
-    assert out == {"face_descriptor_distance_front": 0.3, "face_descriptor_distance_left30": 0.9,
-                   "face_same_person_views": 1}
-    assert descriptor_distances({"original": {}, "defaced": {"front": near.tolist()}}) == {
-        "face_same_person_views": 0}
+    out = descriptor_distances(
+        {
+            "original": {"front": base.tolist(), "left30": base.tolist(), "right30": base.tolist()},
+            "defaced": {"front": near.tolist(), "left30": far.tolist()},  # no face on right30
+        }
+    )
+    assert out == {
+        "face_descriptor_distance_front": 0.3,
+        "face_descriptor_distance_left30": 0.9,
+        "face_same_person_views": 1,
+    }
+    assert descriptor_distances({"original": {}, "defaced": {"front": near.tolist()}}) == {"face_same_person_views": 0}
 
 
 def test_an_audit_over_no_face_is_not_measured():

@@ -60,8 +60,9 @@ def _hashes(root: Path) -> dict[str, tuple[str, int]]:
 def _tiny_dataset(root: Path) -> Path:
     """A small valid raw BIDS dataset with identifying metadata in sidecars and headers."""
     root.mkdir(parents=True)
-    (root / "dataset_description.json").write_text(json.dumps(
-        {"Name": "tiny", "BIDSVersion": "1.9.0", "DatasetType": "raw", "License": "CC0"}))
+    (root / "dataset_description.json").write_text(
+        json.dumps({"Name": "tiny", "BIDSVersion": "1.9.0", "DatasetType": "raw", "License": "CC0"})
+    )
     (root / "participants.tsv").write_text("participant_id\tage\nsub-01\t34\nsub-02\t51\n")
     (root / "README").write_text("A tiny synthetic dataset for bids_deface tests.\n")
     (root / "sourcedata").mkdir()
@@ -98,8 +99,15 @@ def _deface_and_scrub(bids_dir: Path, work: Path, images: list[Path], *, zero_fa
         if sidecar.exists():
             meta = json.loads(sidecar.read_text())
             scrubbed, removed = scrub_sidecar(meta, policy, suffix=rel.name.split("_")[-1].split(".")[0])
-            scrubbed.update(provenance_fields(tool="bids_deface", version="0.0.test", method="test", template="test-template",
-                                              scrub_level=policy.level))
+            scrubbed.update(
+                provenance_fields(
+                    tool="bids_deface",
+                    version="0.0.test",
+                    method="test",
+                    template="test-template",
+                    scrub_level=policy.level,
+                )
+            )
             sidecars[sidecar.relative_to(bids_dir)] = scrubbed
             values += identifying_values(meta, removed)
     return replacements, sidecars, sorted(set(values))
@@ -141,7 +149,9 @@ def test_make_release_never_touches_input(tiny):
         assert not os.path.samefile(release / name, bids / name)
     assert (bids / "README").read_text() == "A tiny synthetic dataset for bids_deface tests.\n"
     readme = (release / "README").read_text()
-    assert readme.startswith("A tiny synthetic dataset") and "Faces removed by test." in readme and "bids_deface" in readme
+    assert (
+        readme.startswith("A tiny synthetic dataset") and "Faces removed by test." in readme and "bids_deface" in readme
+    )
     description = json.loads((release / "dataset_description.json").read_text())
     assert description["DatasetType"] == "raw" and description["GeneratedBy"][-1]["Name"] == "bids_deface"
     assert not (release / "sourcedata").exists()  # raw DICOM never enters a release
@@ -225,8 +235,9 @@ needs_heads = pytest.mark.skipif(not HEADS.is_dir(), reason=f"shared head data a
 
 
 def _validate(dataset: Path) -> dict:
-    proc = subprocess.run([_validator(), str(dataset), "--json"], capture_output=True, text=True, timeout=300,
-                          check=False)
+    proc = subprocess.run(
+        [_validator(), str(dataset), "--json"], capture_output=True, text=True, timeout=300, check=False
+    )
     try:
         return json.loads(proc.stdout)
     except json.JSONDecodeError:
@@ -234,8 +245,10 @@ def _validate(dataset: Path) -> dict:
 
 
 def _errors(report: dict) -> list[str]:
-    return [f"{issue['key']}: {[f['file']['relativePath'] for f in issue.get('files', []) if f.get('file')][:5]}"
-            for issue in report["issues"]["errors"]]
+    return [
+        f"{issue['key']}: {[f['file']['relativePath'] for f in issue.get('files', []) if f.get('file')][:5]}"
+        for issue in report["issues"]["errors"]
+    ]
 
 
 @pytest.mark.validator

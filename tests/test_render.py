@@ -5,9 +5,9 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
+from phantoms import deface_phantom, make_head
 
 from bids_deface.methods.qa import render
-from phantoms import deface_phantom, make_head
 
 SIZE = 192
 

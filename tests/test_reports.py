@@ -44,8 +44,10 @@ def figures(head, tmp_path_factory):
     wf.inputs.inputnode.renders = [str(p) for p in make_renders(head, root / "renders")]
     wf.run(plugin="Linear")
     fig_dir = root / "out" / "sub-01" / "figures"
-    return {desc: fig_dir / f"sub-01_ses-01_acq-fast_mod-T1w_desc-{desc}_T1w{ext}"
-            for desc, ext in (("flicker", ".svg"), ("removal", ".svg"), ("renders", ".png"), ("metrics", ".html"))}
+    return {
+        desc: fig_dir / f"sub-01_ses-01_acq-fast_mod-T1w_desc-{desc}_T1w{ext}"
+        for desc, ext in (("flicker", ".svg"), ("removal", ".svg"), ("renders", ".png"), ("metrics", ".html"))
+    }
 
 
 def test_workflow_writes_every_reportlet_with_bids_names(figures):
@@ -96,35 +98,58 @@ def test_render_gallery_without_renders_says_so(tmp_path):
 
 @pytest.mark.parametrize("status", ["pass", "fail", "error"])
 def test_metrics_fragment_banner_matches_status(status):
-    overrides = {"pass": {}, "fail": {"check_face": False, "check_face_reason": "face found on yaw-000"},
-                 "error": {"check_error": False, "check_error_reason": "deface: boom"}}[status]
+    overrides = {
+        "pass": {},
+        "fail": {"check_face": False, "check_face_reason": "face found on yaw-000"},
+        "error": {"check_error": False, "check_error_reason": "deface: boom"},
+    }[status]
     record = make_record("01", "01", "T1w", **overrides)
     html = metrics_fragment(record)
     assert f'class="verdict verdict-{status}"' in html
-    assert html.count("<tr class=\"check-fail\">") == (0 if status == "pass" else 1)
+    assert html.count('<tr class="check-fail">') == (0 if status == "pass" else 1)
     assert "yaw-030" in html  # the face confidence table
 
 
 def test_fragments_escape_user_text():
-    record = make_record("01", "01", "T1w", source_file=f"sub-01/anat/sub-01_acq-{XSS}_T1w.nii.gz",
-                         check_face=False, check_face_reason=XSS, SeriesDescription=XSS)
-    for html in (metrics_fragment(record), summary_fragment([record], {"Template": XSS}),
-                 errors_fragment([{**record, "status": "error"}])):
+    record = make_record(
+        "01",
+        "01",
+        "T1w",
+        source_file=f"sub-01/anat/sub-01_acq-{XSS}_T1w.nii.gz",
+        check_face=False,
+        check_face_reason=XSS,
+        SeriesDescription=XSS,
+    )
+    for html in (
+        metrics_fragment(record),
+        summary_fragment([record], {"Template": XSS}),
+        errors_fragment([{**record, "status": "error"}]),
+    ):
         assert XSS not in html
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
 def test_errors_fragment_lists_only_errors():
-    records = [make_record("01", "01", "T1w"),
-               make_record("01", "01", "T2w", check_error=False, check_error_reason="coregister: diverged")]
+    records = [
+        make_record("01", "01", "T1w"),
+        make_record("01", "01", "T2w", check_error=False, check_error_reason="coregister: diverged"),
+    ]
     html = errors_fragment(records)
     assert "coregister: diverged" in html and "sub-01_ses-01_T2w" in html and "sub-01_ses-01_T1w" not in html
     assert "No errors" in errors_fragment(records[:1])
 
 
 def test_methods_text_follows_the_options(tmp_path):
-    text = methods_markdown({"method": "deface", "template": "pydeface", "deear": False, "brain_margin_mm": 8.0,
-                             "impact": "none", "scrub": "strict"})
+    text = methods_markdown(
+        {
+            "method": "deface",
+            "template": "pydeface",
+            "deear": False,
+            "brain_margin_mm": 8.0,
+            "impact": "none",
+            "scrub": "strict",
+        }
+    )
     assert "8.0 mm" in text and "*pydeface*" in text and "ears" not in text.split("###")[0]
     assert "impact of defacing" not in text and "*strict* policy" in text
     cited = set(re.findall(r"@(\w+)", text))
@@ -153,8 +178,9 @@ def outputs(figures, tmp_path_factory):
         make_record("01", "02", "T1w", check_error=False, check_error_reason="register_template: diverged"),
         make_record("02", "", "T1w"),
     ]
-    out = make_outputs(tmp_path_factory.mktemp("outputs") / "out",
-                       {k: v for k, v in figures.items() if k != "metrics"}, records)
+    out = make_outputs(
+        tmp_path_factory.mktemp("outputs") / "out", {k: v for k, v in figures.items() if k != "metrics"}, records
+    )
     report = generate_participant_report(out, "sub-01", run_uuid="test-run", options={"template": "pydeface"})
     return {"out": out, "report": report, "html": report.read_text()}
 

@@ -35,8 +35,10 @@ def scaled_run(shared_data, tmp_path_factory):
     img.to_filename(bids / COLIN)
     shutil.copy(heads / COLIN.replace(".nii.gz", ".json"), bids / "sub-colin" / "anat")
     out, release = root / "out", root / "release"
-    codes = (main([str(bids), str(out), "participant", "-w", str(root / "work"), "--impact", "none"]),
-             main([str(bids), str(out), "group", "--release-dir", str(release)]))
+    codes = (
+        main([str(bids), str(out), "participant", "-w", str(root / "work"), "--impact", "none"]),
+        main([str(bids), str(out), "group", "--release-dir", str(release)]),
+    )
     return {"bids": bids, "out": out, "release": release, "codes": codes}
 
 
@@ -46,7 +48,10 @@ def test_scaled_head_keeps_its_values_outside_the_removal(scaled_run):
     mask = np.asanyarray(nib.load(next(scaled_run["out"].glob("sub-colin/anat/*_desc-deface_mask.nii.gz"))).dataobj) > 0
     assert 0 < (~mask).sum() < mask.size  # something was removed, not everything
     before = original.get_fdata()
-    for path in (next(scaled_run["out"].glob("sub-colin/anat/*_desc-defaced_T1w.nii.gz")), scaled_run["release"] / COLIN):
+    for path in (
+        next(scaled_run["out"].glob("sub-colin/anat/*_desc-defaced_T1w.nii.gz")),
+        scaled_run["release"] / COLIN,
+    ):
         defaced = nib.load(path)
         assert defaced.get_data_dtype() == np.uint16
         assert (defaced.dataobj.slope, defaced.dataobj.inter) == (2.5, 10.0), path

@@ -54,12 +54,35 @@ SIDECAR = {
     "SeriesNumber": 5,
     "ConversionSoftware": "dcm2niix",
 }
-ANALYSIS = ("RepetitionTime", "EchoTime", "InversionTime", "FlipAngle", "MagneticFieldStrength",
-            "Manufacturer", "ManufacturersModelName", "SoftwareVersions", "MRAcquisitionType")
-IDENTIFYING = ("InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "DeviceSerialNumber",
-               "StationName", "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientWeight",
-               "ProcedureStepDescription", "SeriesDescription", "ProtocolName", "AcquisitionDateTime",
-               "AcquisitionTime", "StudyInstanceUID")
+ANALYSIS = (
+    "RepetitionTime",
+    "EchoTime",
+    "InversionTime",
+    "FlipAngle",
+    "MagneticFieldStrength",
+    "Manufacturer",
+    "ManufacturersModelName",
+    "SoftwareVersions",
+    "MRAcquisitionType",
+)
+IDENTIFYING = (
+    "InstitutionName",
+    "InstitutionAddress",
+    "InstitutionalDepartmentName",
+    "DeviceSerialNumber",
+    "StationName",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "PatientWeight",
+    "ProcedureStepDescription",
+    "SeriesDescription",
+    "ProtocolName",
+    "AcquisitionDateTime",
+    "AcquisitionTime",
+    "StudyInstanceUID",
+)
 
 
 def test_policy_table_is_documented():
@@ -67,8 +90,14 @@ def test_policy_table_is_documented():
     assert len(rules) > 80
     assert all(rule.reason.strip() and rule.action in ("remove", "date", "keep") for rule in rules)
     names = {rule.field for rule in rules}
-    for field in ("InstitutionName", "InstitutionAddress", "AcquisitionDateTime", "DeviceSerialNumber",
-                  "StationName", "ProcedureStepDescription"):
+    for field in (
+        "InstitutionName",
+        "InstitutionAddress",
+        "AcquisitionDateTime",
+        "DeviceSerialNumber",
+        "StationName",
+        "ProcedureStepDescription",
+    ):
         assert field in names
 
 
@@ -149,8 +178,15 @@ def test_shift_dates_keeps_format():
     assert "InstanceCreationDate" not in clean  # cannot be shifted: removed
     assert "PatientBirthDate" not in clean  # never shifted: it would still give the age
     assert clean["EchoTime"] == 0.003
-    assert set(changed) == {"AcquisitionDateTime", "AcquisitionDate", "SeriesDate", "ContentDate", "StudyDate",
-                            "InstanceCreationDate", "PatientBirthDate"}
+    assert set(changed) == {
+        "AcquisitionDateTime",
+        "AcquisitionDate",
+        "SeriesDate",
+        "ContentDate",
+        "StudyDate",
+        "InstanceCreationDate",
+        "PatientBirthDate",
+    }
     # without shift_days dates and times go
     clean, _ = scrub_sidecar(meta, ScrubPolicy())
     assert set(clean) == {"EchoTime"}
@@ -173,8 +209,11 @@ def test_nested_structures_and_lists():
     clean, changed = scrub_sidecar(meta, ScrubPolicy())
     assert clean["DatasetLinks"]["global"]["const"] == {"EchoTime": 3.0}
     assert clean["SourceDatasets"] == [{"Index": 1}, "plain"]
-    assert set(changed) == {"DatasetLinks.global.const.PatientName", "DatasetLinks.global.const.StudyDate",
-                            "SourceDatasets[0].InstitutionName"}
+    assert set(changed) == {
+        "DatasetLinks.global.const.PatientName",
+        "DatasetLinks.global.const.StudyDate",
+        "SourceDatasets[0].InstitutionName",
+    }
     values = identifying_values(meta, changed)
     assert set(values) == {"DOE^JOHN", "20190304", "Example University Hospital"}
 
@@ -182,9 +221,14 @@ def test_nested_structures_and_lists():
 def test_default_removes_fields_no_allow_list_names_nested_included():
     """Non-standard fields (free text, nested subject data, misspelled DICOM names) do not survive."""
     meta = {
-        "EchoTime": 0.003, "SeriesNumber": 5, "Notes": "scanned with John Doe's consent",
-        "CustomInfo": {"Subject": "DOE^JOHN", "Visit": 2}, "OperatorName": "Jane Roe", "SubjectName": "DOE^JOHN",
-        "dcmmeta": {"global": {"const": {"EchoTime": 3.0}}}, "InstitutionName": "Example University Hospital",
+        "EchoTime": 0.003,
+        "SeriesNumber": 5,
+        "Notes": "scanned with John Doe's consent",
+        "CustomInfo": {"Subject": "DOE^JOHN", "Visit": 2},
+        "OperatorName": "Jane Roe",
+        "SubjectName": "DOE^JOHN",
+        "dcmmeta": {"global": {"const": {"EchoTime": 3.0}}},
+        "InstitutionName": "Example University Hospital",
     }
     result = scrub_sidecar_fields(meta, ScrubPolicy(), suffix="T1w")
     assert result.clean == {"EchoTime": 0.003, "SeriesNumber": 5}
@@ -202,7 +246,9 @@ def test_identifying_values_of_heads_like_sidecar():
     assert "2019-03-04T10:22:31.000000" in values  # the original of a shifted date
     assert "81" in values  # integers become strings
     assert identifying_values(SIDECAR, ["NotThere"]) == []
-    assert identifying_values({"StationName": "n/a", "OperatorsName": "Anonymous"}, ["StationName", "OperatorsName"]) == []
+    assert (
+        identifying_values({"StationName": "n/a", "OperatorsName": "Anonymous"}, ["StationName", "OperatorsName"]) == []
+    )
 
 
 def test_bids_sidecar_fields_per_suffix():
@@ -290,7 +336,10 @@ def test_provenance_fields_are_bids_deidentification_fields():
     fields = provenance_fields(tool="bids_deface", version="1.2.3", method="template", template="MNI152")
     json.dumps(fields)
     assert set(fields) == {"DeidentificationMethod", "DeidentificationMethodCodeSequence"}
-    assert isinstance(fields["DeidentificationMethod"], list) and "bids_deface 1.2.3" in fields["DeidentificationMethod"][0]
+    assert (
+        isinstance(fields["DeidentificationMethod"], list)
+        and "bids_deface 1.2.3" in fields["DeidentificationMethod"][0]
+    )
     codes = fields["DeidentificationMethodCodeSequence"]
     assert codes[0]["CodeValue"] == "113102" and codes[0]["CodingSchemeDesignator"] == "DCM"
     assert all({"CodeValue", "CodeMeaning", "CodingSchemeDesignator"} <= set(code) for code in codes)

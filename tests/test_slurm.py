@@ -37,7 +37,9 @@ TIMING_KEYS = re.compile(r"^time_|_time_s$|_seconds$|^timings?$")
 
 
 def _missing_tools() -> list[str]:
-    return [tool for tool in DAEMONS if shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") is None]
+    return [
+        tool for tool in DAEMONS if shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") is None
+    ]
 
 
 def _free_port() -> int:
@@ -59,42 +61,44 @@ def _which(tool: str) -> str:
 
 def slurm_conf(root: Path, *, cpus: int, memory_mb: int, ctld_port: int, slurmd_port: int, munge_socket: Path) -> str:
     """A single-node slurm.conf whose state, spool, logs and pid files are all under ``root``."""
-    return "\n".join([
-        "ClusterName=bidsdefacetest",
-        "SlurmctldHost=localhost",
-        "SlurmUser=root",
-        "SlurmdUser=root",
-        "AuthType=auth/munge",
-        f"AuthInfo=socket={munge_socket}",
-        "CredType=cred/munge",
-        "ProctrackType=proctrack/linuxproc",
-        "TaskPlugin=task/none",
-        "SelectType=select/cons_tres",
-        "SelectTypeParameters=CR_Core_Memory",
-        f"DefMemPerCPU={max(256, memory_mb // (2 * cpus))}",
-        "SchedulerType=sched/builtin",
-        "MpiDefault=none",
-        "ReturnToService=2",
-        "SlurmctldTimeout=30",
-        "SlurmdTimeout=30",
-        "InactiveLimit=0",
-        "MinJobAge=300",
-        f"SlurmctldPort={ctld_port}",
-        f"SlurmdPort={slurmd_port}",
-        f"StateSaveLocation={root / 'state'}",
-        f"SlurmdSpoolDir={root / 'spool'}",
-        f"SlurmctldPidFile={root / 'slurmctld.pid'}",
-        f"SlurmdPidFile={root / 'slurmd.pid'}",
-        f"SlurmctldLogFile={root / 'log' / 'slurmctld.log'}",
-        f"SlurmdLogFile={root / 'log' / 'slurmd.log'}",
-        "AccountingStorageType=accounting_storage/none",
-        "JobCompType=jobcomp/filetxt",
-        f"JobCompLoc={root / 'log' / 'jobcomp.txt'}",
-        f"NodeName=localhost NodeAddr=127.0.0.1 NodeHostname={socket.gethostname()} CPUs={cpus} "
-        f"RealMemory={memory_mb} State=UNKNOWN",
-        "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
-        "",
-    ])
+    return "\n".join(
+        [
+            "ClusterName=bidsdefacetest",
+            "SlurmctldHost=localhost",
+            "SlurmUser=root",
+            "SlurmdUser=root",
+            "AuthType=auth/munge",
+            f"AuthInfo=socket={munge_socket}",
+            "CredType=cred/munge",
+            "ProctrackType=proctrack/linuxproc",
+            "TaskPlugin=task/none",
+            "SelectType=select/cons_tres",
+            "SelectTypeParameters=CR_Core_Memory",
+            f"DefMemPerCPU={max(256, memory_mb // (2 * cpus))}",
+            "SchedulerType=sched/builtin",
+            "MpiDefault=none",
+            "ReturnToService=2",
+            "SlurmctldTimeout=30",
+            "SlurmdTimeout=30",
+            "InactiveLimit=0",
+            "MinJobAge=300",
+            f"SlurmctldPort={ctld_port}",
+            f"SlurmdPort={slurmd_port}",
+            f"StateSaveLocation={root / 'state'}",
+            f"SlurmdSpoolDir={root / 'spool'}",
+            f"SlurmctldPidFile={root / 'slurmctld.pid'}",
+            f"SlurmdPidFile={root / 'slurmd.pid'}",
+            f"SlurmctldLogFile={root / 'log' / 'slurmctld.log'}",
+            f"SlurmdLogFile={root / 'log' / 'slurmd.log'}",
+            "AccountingStorageType=accounting_storage/none",
+            "JobCompType=jobcomp/filetxt",
+            f"JobCompLoc={root / 'log' / 'jobcomp.txt'}",
+            f"NodeName=localhost NodeAddr=127.0.0.1 NodeHostname={socket.gethostname()} CPUs={cpus} "
+            f"RealMemory={memory_mb} State=UNKNOWN",
+            "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
+            "",
+        ]
+    )
 
 
 class SlurmCluster:
@@ -146,8 +150,16 @@ def slurm(tmp_path_factory):
     munge_socket = root / "munge" / "munge.socket"
     conf = root / "slurm.conf"
     cpus = max(1, min(os.cpu_count() or 1, 4))
-    conf.write_text(slurm_conf(root, cpus=cpus, memory_mb=_memory_mb(), ctld_port=_free_port(),
-                               slurmd_port=_free_port(), munge_socket=munge_socket))
+    conf.write_text(
+        slurm_conf(
+            root,
+            cpus=cpus,
+            memory_mb=_memory_mb(),
+            ctld_port=_free_port(),
+            slurmd_port=_free_port(),
+            munge_socket=munge_socket,
+        )
+    )
     env = {**os.environ, "SLURM_CONF": str(conf), "LOGNAME": os.environ.get("LOGNAME", "root")}
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}:/usr/sbin:/sbin"
 
@@ -157,9 +169,16 @@ def slurm(tmp_path_factory):
         key = root / "munge" / "munge.key"
         subprocess.run([_which("mungekey"), "--create", f"--keyfile={key}"], check=True, capture_output=True)
         commands = [
-            [_which("munged"), "--foreground", "--force", f"--socket={munge_socket}", f"--key-file={key}",
-             f"--pid-file={root / 'munge' / 'munged.pid'}", f"--log-file={root / 'log' / 'munged.log'}",
-             f"--seed-file={root / 'munge' / 'munged.seed'}"],
+            [
+                _which("munged"),
+                "--foreground",
+                "--force",
+                f"--socket={munge_socket}",
+                f"--key-file={key}",
+                f"--pid-file={root / 'munge' / 'munged.pid'}",
+                f"--log-file={root / 'log' / 'munged.log'}",
+                f"--seed-file={root / 'munge' / 'munged.seed'}",
+            ],
             [_which("slurmctld"), "-D", "-i", "-f", str(conf)],
             [_which("slurmd"), "-D", "-f", str(conf), "-N", "localhost"],
         ]
@@ -201,8 +220,16 @@ def slurm(tmp_path_factory):
 
 def test_sbatch_job_goes_through_the_scheduler(slurm, tmp_path):
     out = tmp_path / "job-%j.out"
-    proc = slurm.run("sbatch", "--parsable", "--wait", "-o", str(out), "--wrap", "echo ran on $(hostname) as $SLURM_JOB_ID",
-                     timeout=120)
+    proc = slurm.run(
+        "sbatch",
+        "--parsable",
+        "--wait",
+        "-o",
+        str(out),
+        "--wrap",
+        "echo ran on $(hostname) as $SLURM_JOB_ID",
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     job_id = int(proc.stdout.strip().split(";")[0])
     log = tmp_path / f"job-{job_id}.out"
@@ -213,12 +240,31 @@ def test_sbatch_job_goes_through_the_scheduler(slurm, tmp_path):
 
 # --- the pipeline through SLURM vs MultiProc --------------------------------------------------
 
+
 def _run_bids_deface(env, bids: Path, out: Path, work: Path, *extra: str) -> tuple[int, float, str]:
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "bids_deface", str(bids), str(out), "participant", "-w", str(work),
-         "--participant-label", "01", "03", "--skip-bids-validation", "--impact", "none", *extra],
-        env=env, capture_output=True, text=True, timeout=3600,
+        [
+            sys.executable,
+            "-m",
+            "bids_deface",
+            str(bids),
+            str(out),
+            "participant",
+            "-w",
+            str(work),
+            "--participant-label",
+            "01",
+            "03",
+            "--skip-bids-validation",
+            "--impact",
+            "none",
+            *extra,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
     )
     return proc.returncode, time.perf_counter() - start, proc.stderr[-6000:]
 
@@ -226,7 +272,8 @@ def _run_bids_deface(env, bids: Path, out: Path, work: Path, *extra: str) -> tup
 def _output_files(out: Path) -> set[str]:
     """Output files that must match between runs (logs and reports hold run ids and times)."""
     return {
-        str(p.relative_to(out)) for p in out.rglob("*")
+        str(p.relative_to(out))
+        for p in out.rglob("*")
         if p.is_file() and p.relative_to(out).parts[0] != "logs" and p.suffix not in (".html", ".log")
     }
 
@@ -246,21 +293,40 @@ def test_two_participants_slurm_matches_multiproc(slurm, tmp_path):
     import numpy as np
 
     bids = tmp_path / "bids"
-    made = subprocess.run([sys.executable, "-m", "bids_deface.data.demo", str(bids)], capture_output=True, text=True,
-                          env=slurm.env, timeout=600)
+    made = subprocess.run(
+        [sys.executable, "-m", "bids_deface.data.demo", str(bids)],
+        capture_output=True,
+        text=True,
+        env=slurm.env,
+        timeout=600,
+    )
     assert made.returncode == 0, made.stderr
 
     out_mp, out_slurm = tmp_path / "out_multiproc", tmp_path / "out_slurm"
-    code_mp, time_mp, err_mp = _run_bids_deface(slurm.env, bids, out_mp, tmp_path / "work_mp",
-                                                "--plugin", "MultiProc", "--nprocs", "2")
+    code_mp, time_mp, err_mp = _run_bids_deface(
+        slurm.env, bids, out_mp, tmp_path / "work_mp", "--plugin", "MultiProc", "--nprocs", "2"
+    )
     plugin_args = {"sbatch_args": "--cpus-per-task=1 --mem=3G", "max_jobs": 4, "retry_timeout": 2}
-    code_slurm, time_slurm, err_slurm = _run_bids_deface(slurm.env, bids, out_slurm, tmp_path / "work_slurm",
-                                                         "--plugin", "SLURM", "--plugin-args", json.dumps(plugin_args),
-                                                         "--nprocs", "2")
-    timings = {"multiproc_s": round(time_mp, 1), "slurm_s": round(time_slurm, 1),
-               "participants": ["01", "03"], "cpus": os.cpu_count()}
+    code_slurm, time_slurm, err_slurm = _run_bids_deface(
+        slurm.env,
+        bids,
+        out_slurm,
+        tmp_path / "work_slurm",
+        "--plugin",
+        "SLURM",
+        "--plugin-args",
+        json.dumps(plugin_args),
+        "--nprocs",
+        "2",
+    )
+    timings = {
+        "multiproc_s": round(time_mp, 1),
+        "slurm_s": round(time_slurm, 1),
+        "participants": ["01", "03"],
+        "cpus": os.cpu_count(),
+    }
     (tmp_path / "slurm_timings.json").write_text(json.dumps(timings, indent=2))
-    print(f"\ntwo-participant run: MultiProc {time_mp:.1f} s, SLURM {time_slurm:.1f} s")
+    print(f"\ntwo-participant run: MultiProc {time_mp:.1f} s, SLURM {time_slurm:.1f} s")  # noqa: T201 - the timing figures, shown with -s
 
     assert code_mp in (0, 1), f"MultiProc run crashed (exit {code_mp}):\n{err_mp}"
     # exit codes may differ while the checks' verdicts ride on registration noise (see below)
@@ -270,8 +336,12 @@ def test_two_participants_slurm_matches_multiproc(slurm, tmp_path):
     batch_dirs = list((tmp_path / "work_slurm").rglob("batch"))
     assert batch_dirs, "no nipype batch folder: nothing was submitted"
     scripts = [p for d in batch_dirs for p in d.glob("batchscript_*.sh")]
-    job_logs = {int(m.group(1)): p for d in batch_dirs for p in d.glob("slurm-*.out")
-                if (m := re.match(r"slurm-(\d+)\.out", p.name))}
+    job_logs = {
+        int(m.group(1)): p
+        for d in batch_dirs
+        for p in d.glob("slurm-*.out")
+        if (m := re.match(r"slurm-(\d+)\.out", p.name))
+    }
     assert scripts and len(job_logs) >= len(scripts), f"{len(scripts)} batch scripts but {len(job_logs)} SLURM logs"
     completed = slurm.completed_jobs()
     states = {job: completed.get(job, "MISSING") for job in job_logs}
@@ -291,15 +361,26 @@ def test_two_participants_slurm_matches_multiproc(slurm, tmp_path):
         assert a.header.binaryblock == b.header.binaryblock, f"{rel}: headers differ"
         da, db = np.asanyarray(a.dataobj), np.asanyarray(b.dataobj)
         differ = int((da != db).sum())
-        print(f"{rel}: {differ} voxels differ ({100 * differ / da.size:.3f} %)")
+        print(f"{rel}: {differ} voxels differ ({100 * differ / da.size:.3f} %)")  # noqa: T201
         assert differ <= MAX_DIFFERENT_VOXELS * da.size, f"{rel}: {differ} voxels differ"
     for rel in sorted(f for f in files if f.endswith("_metrics.json")):
         a = _strip_timings(json.loads((out_mp / rel).read_text()))
         b = _strip_timings(json.loads((out_slurm / rel).read_text()))
         assert set(a) == set(b), f"{rel}: different metric keys"
         for key in sorted(a):
-            if key.startswith(("impact_", "face_", "check_impact", "check_face", "reason", "status", "failed_checks",
-                               "landmark_", "feature_")):
+            if key.startswith(
+                (
+                    "impact_",
+                    "face_",
+                    "check_impact",
+                    "check_face",
+                    "reason",
+                    "status",
+                    "failed_checks",
+                    "landmark_",
+                    "feature_",
+                )
+            ):
                 continue
             if isinstance(a[key], float):
                 assert abs(a[key] - b[key]) <= 0.01 * max(1.0, abs(a[key])), f"{rel}: {key} {a[key]} != {b[key]}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import nibabel as nib
@@ -14,7 +14,7 @@ from bids_deface.data import templates
 from bids_deface.data.templates import FEATURE_LABELS, get_template, get_template_image, list_templates
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(path: Path) -> tuple[np.ndarray, np.ndarray]:
     img = nib.load(path)
     return np.asanyarray(img.dataobj), img.affine

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from ..config import Config
 from ..derivatives import read_records, write_json
+from ..layout import DatasetError
 from ..methods.io import atomic_path
 from ..methods.record import tally
-from ..layout import DatasetError
 from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK
 
 LOGGER = logging.getLogger("bids_deface")
@@ -70,7 +70,9 @@ def run_group_level(config: Config, records: list[dict] | None = None) -> int:
     out = config.execution.output_dir
     records = plan_group_level(config) if records is None else records
     table = pd.DataFrame.from_records(records)
-    table = table[["source_file", "status", "reason", *[c for c in table.columns if c not in ("source_file", "status", "reason")]]]
+    table = table[
+        ["source_file", "status", "reason", *[c for c in table.columns if c not in ("source_file", "status", "reason")]]
+    ]
     table = table.sort_values("source_file")
     for column in table.columns:
         if table[column].map(lambda v: isinstance(v, (list, dict))).any():
@@ -96,7 +98,9 @@ def run_group_level(config: Config, records: list[dict] | None = None) -> int:
             LOGGER.warning("re-identification audit not measured: %s", rates["not_measured_reason"])
     write_json(out / "group_summary.json", summary)
     for record in failed:
-        LOGGER.error("%s %s: %s", record.get("status", "error").upper(), record["source_file"], record.get("reason", ""))
+        LOGGER.error(
+            "%s %s: %s", record.get("status", "error").upper(), record["source_file"], record.get("reason", "")
+        )
     try:
         from ..reports.group import write_group_report
 
@@ -104,8 +108,12 @@ def run_group_level(config: Config, records: list[dict] | None = None) -> int:
     except Exception:  # noqa: BLE001 - a broken report is an internal error, never a silent pass
         LOGGER.exception("%s: could not write the group report", out / "group.html")
         return EXIT_INTERNAL
-    LOGGER.log(logging.ERROR if failed else logging.INFO, "%d participant(s), %s", summary["n_participants"],
-               counted["message"])
+    LOGGER.log(
+        logging.ERROR if failed else logging.INFO,
+        "%d participant(s), %s",
+        summary["n_participants"],
+        counted["message"],
+    )
     if config.workflow.release_dir is not None:
         from .release import write_release
 

@@ -29,17 +29,27 @@ class Progress:
                 self.failed += 1
                 LOGGER.error("[%d/%d] %s: FAILED", self.done, self.total, _where(node))
             else:
-                LOGGER.info("[%d/%d] %s: done (%.0f s elapsed)", self.done, self.total, _where(node),
-                            time.monotonic() - self.start)
-
+                LOGGER.info(
+                    "[%d/%d] %s: done (%.0f s elapsed)",
+                    self.done,
+                    self.total,
+                    _where(node),
+                    time.monotonic() - self.start,
+                )
 
     def finish(self) -> None:
         """The last line: what ran, what failed, and what never ran because a step it needs failed."""
         with self._lock:
             skipped = max(self.total - self.done, 0)
-            LOGGER.log(logging.ERROR if self.failed else logging.INFO,
-                       "[%d/%d] steps finished in %.0f s: %d failed, %d not run (a step they need failed)",
-                       self.total, self.total, time.monotonic() - self.start, self.failed, skipped)
+            LOGGER.log(
+                logging.ERROR if self.failed else logging.INFO,
+                "[%d/%d] steps finished in %.0f s: %d failed, %d not run (a step they need failed)",
+                self.total,
+                self.total,
+                time.monotonic() - self.start,
+                self.failed,
+                skipped,
+            )
 
 
 def _where(node) -> str:

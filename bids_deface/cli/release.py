@@ -39,11 +39,18 @@ def write_release(config: Config) -> bool:
         for p in bids_dir.glob("sub-*/**/anat/*.nii*")
         if p.name.split(".")[0].rsplit("_", 1)[-1] in wf.suffixes
     )
-    unsafe = [rel for rel in anat if records.get(rel, {}).get("status") != "pass"
-              or not _defaced_path(output_dir, rel).is_file()]
+    unsafe = [
+        rel
+        for rel in anat
+        if records.get(rel, {}).get("status") != "pass" or not _defaced_path(output_dir, rel).is_file()
+    ]
     if unsafe:
-        LOGGER.error("release not written: %d anatomical image(s) have no passed defaced version "
-                     "(run every participant first, fix the failures): %s", len(unsafe), ", ".join(unsafe[:10]))
+        LOGGER.error(
+            "release not written: %d anatomical image(s) have no passed defaced version "
+            "(run every participant first, fix the failures): %s",
+            len(unsafe),
+            ", ".join(unsafe[:10]),
+        )
         return False
 
     replacements = {Path(rel): _defaced_path(output_dir, rel) for rel in anat}
@@ -52,22 +59,41 @@ def write_release(config: Config) -> bool:
         derivative = defaced.with_name(defaced.name.split(".", 1)[0] + ".json")
         if derivative.is_file():  # scrubbed, with the provenance of the defacing
             sidecars[Path(_sidecar_of(str(rel)))] = json.loads(derivative.read_text())
-    note = (f"Every anatomical image was defaced, and every NIfTI header, JSON sidecar, BIDS table and free-text "
-            f"file scrubbed (policy '{wf.scrub}'), by bids_deface {__version__} (method '{wf.method}', "
-            f"template '{wf.template}'). Files outside BIDS raw data were left out.")
-    summary = make_release(bids_dir, release_dir, replacements, sidecars, note=note,
-                           policy=ScrubPolicy.from_options(wf), include=tuple(wf.release_include),
-                           generated_by={"Name": "bids_deface", "Version": __version__,
-                                         "Description": "defaced, metadata-scrubbed release"})
+    note = (
+        f"Every anatomical image was defaced, and every NIfTI header, JSON sidecar, BIDS table and free-text "
+        f"file scrubbed (policy '{wf.scrub}'), by bids_deface {__version__} (method '{wf.method}', "
+        f"template '{wf.template}'). Files outside BIDS raw data were left out."
+    )
+    summary = make_release(
+        bids_dir,
+        release_dir,
+        replacements,
+        sidecars,
+        note=note,
+        policy=ScrubPolicy.from_options(wf),
+        include=tuple(wf.release_include),
+        generated_by={
+            "Name": "bids_deface",
+            "Version": __version__,
+            "Description": "defaced, metadata-scrubbed release",
+        },
+    )
     report = summary.as_dict()
     write_json(output_dir / "release_summary.json", report)
     if summary.missing:
-        LOGGER.error("release %s is incomplete: %d file(s) without content (see release_summary.json): %s",
-                     release_dir, len(summary.missing), "; ".join(summary.missing[:5]))
+        LOGGER.error(
+            "release %s is incomplete: %d file(s) without content (see release_summary.json): %s",
+            release_dir,
+            len(summary.missing),
+            "; ".join(summary.missing[:5]),
+        )
     if summary.leftovers:
-        LOGGER.error("release %s: %d removed value(s) found again, in %s (see release_summary.json)",
-                     release_dir, len(summary.leftovers),
-                     ", ".join(sorted({str(i.path.relative_to(release_dir)) for i in summary.leftovers})[:10]))
+        LOGGER.error(
+            "release %s: %d removed value(s) found again, in %s (see release_summary.json)",
+            release_dir,
+            len(summary.leftovers),
+            ", ".join(sorted({str(i.path.relative_to(release_dir)) for i in summary.leftovers})[:10]),
+        )
     if not summary.clean:
         return False
     redactions = sum(item["count"] for item in summary.redacted)
@@ -75,6 +101,12 @@ def write_release(config: Config) -> bool:
         "release written to %s: %d images defaced, %d files written, %d left out; none of the %d removed values "
         "found again; %d free-text redaction(s), %d e-mail/telephone finding(s) in kept text. Read "
         "release_summary.json (kept on purpose, left out) before publishing.",
-        release_dir, len(summary.replaced), len(summary.files), len(summary.excluded), summary.values_checked,
-        redactions, sum(item["count"] for item in summary.findings))
+        release_dir,
+        len(summary.replaced),
+        len(summary.files),
+        len(summary.excluded),
+        summary.values_checked,
+        redactions,
+        sum(item["count"] for item in summary.findings),
+    )
     return True

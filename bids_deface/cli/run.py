@@ -7,12 +7,11 @@ import sys
 
 from .. import __version__
 from ..config import Config
-from .parser import parse_args
 from ..layout import DatasetError
 from . import EXIT_INTERNAL, EXIT_USAGE
+from .parser import parse_args
 
 LOGGER = logging.getLogger("bids_deface")
-
 
 
 def _setup_logging(config: Config) -> None:
@@ -33,10 +32,16 @@ def _setup_logging(config: Config) -> None:
     from nipype import logging as nipype_logging
 
     nipype_level = "INFO" if config.execution.verbosity > 1 else "WARNING"
-    nipype_config.update_config({"logging": {
-        "workflow_level": nipype_level, "interface_level": nipype_level, "utils_level": nipype_level,
-        "log_to_file": False,
-    }})
+    nipype_config.update_config(
+        {
+            "logging": {
+                "workflow_level": nipype_level,
+                "interface_level": nipype_level,
+                "utils_level": nipype_level,
+                "log_to_file": False,
+            }
+        }
+    )
     nipype_logging.update_logging(nipype_config)  # nipype applies its own levels when a run starts
 
 
@@ -59,13 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     """
     config = parse_args(argv)  # usage errors exit 2 here
     _setup_logging(config)
-    LOGGER.info("bids-deface %s: %s level on %s", __version__, config.execution.analysis_level,
-                config.execution.bids_dir)
+    LOGGER.info(
+        "bids-deface %s: %s level on %s", __version__, config.execution.analysis_level, config.execution.bids_dir
+    )
     try:
         if config.execution.analysis_level == "participant":
-            from .participant import plan_participant_level as plan, run_participant_level as run
+            from .participant import plan_participant_level as plan
+            from .participant import run_participant_level as run
         else:
-            from .group import plan_group_level as plan, run_group_level as run
+            from .group import plan_group_level as plan
+            from .group import run_group_level as run
         try:
             planned = plan(config)
         except DatasetError as err:

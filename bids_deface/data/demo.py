@@ -52,10 +52,17 @@ class DemoImage:
 DEMO_IMAGES = (
     DemoImage("sub-01/anat/sub-01_T1w.nii.gz"),
     DemoImage("sub-02/ses-01/anat/sub-02_ses-01_T1w.nii.gz", scale=0.8, rotation_deg=(8, 0, 5), axcodes="LPI"),
-    DemoImage("sub-02/ses-01/anat/sub-02_ses-01_T2w.nii.gz", scale=0.8, rotation_deg=(8, 0, 5),
-              voxel_mm=(1.2, 1.2, 3.0), axcodes="PSR", contrast="T2w"),
-    DemoImage("sub-03/anat/sub-03_T2w.nii.gz", scale=1.05, rotation_deg=(-20, 0, 0), voxel_mm=(1.5, 1.5, 2.0),
-              contrast="T2w"),
+    DemoImage(
+        "sub-02/ses-01/anat/sub-02_ses-01_T2w.nii.gz",
+        scale=0.8,
+        rotation_deg=(8, 0, 5),
+        voxel_mm=(1.2, 1.2, 3.0),
+        axcodes="PSR",
+        contrast="T2w",
+    ),
+    DemoImage(
+        "sub-03/anat/sub-03_T2w.nii.gz", scale=1.05, rotation_deg=(-20, 0, 0), voxel_mm=(1.5, 1.5, 2.0), contrast="T2w"
+    ),
 )
 
 
@@ -131,12 +138,17 @@ def make_demo_dataset(root: Path, *, overwrite: bool = False) -> Path:
         if spec.contrast == "T2w":
             sidecar.update({"RepetitionTime": 3.2, "EchoTime": 0.408, "FlipAngle": 120})
         path.with_name(path.name.replace(".nii.gz", ".json")).write_text(json.dumps(sidecar, indent=2))
-    (root / "dataset_description.json").write_text(json.dumps({
-        "Name": "bids_deface demo (pydeface mean head, transformed)",
-        "BIDSVersion": "1.10.0",
-        "DatasetType": "raw",
-        "License": "MIT (pydeface template)",
-    }, indent=2))
+    (root / "dataset_description.json").write_text(
+        json.dumps(
+            {
+                "Name": "bids_deface demo (pydeface mean head, transformed)",
+                "BIDSVersion": "1.10.0",
+                "DatasetType": "raw",
+                "License": "MIT (pydeface template)",
+            },
+            indent=2,
+        )
+    )
     (root / "participants.tsv").write_text("participant_id\tage\nsub-01\t34\nsub-02\t9\nsub-03\t71\n")
     (root / "README").write_text("Demo dataset made by bids_deface.data.demo from the pydeface mean head.\n")
     return root

@@ -82,8 +82,7 @@ EARS = {
 # Face features in the frontal (x, z) projection: ellipses (centre, semi-axes) or
 # polygons; earlier entries win where regions overlap.
 FACE_FEATURES = [
-    (2, "polygon", [(-7.0, -27.0), (7.0, -27.0), (18.0, -74.0), (12.0, -79.0),
-                    (-12.0, -79.0), (-18.0, -74.0)]),
+    (2, "polygon", [(-7.0, -27.0), (7.0, -27.0), (18.0, -74.0), (12.0, -79.0), (-12.0, -79.0), (-18.0, -74.0)]),
     (1, "ellipse", ((-26.0, -32.0), (13.0, 8.0))),
     (1, "ellipse", ((24.0, -32.0), (13.0, 8.0))),
     (3, "ellipse", ((0.0, -89.0), (22.0, 7.0))),
@@ -243,8 +242,12 @@ def _lateral_surface(head: np.ndarray, world, ear: dict) -> np.ndarray:
         return np.column_stack([np.ones_like(a), a, b, a * a, a * b, b * b])
 
     coef, *_ = np.linalg.lstsq(design(yc[ring], zc[ring]), xs[ring], rcond=None)
-    LOGGER.info("%s ear: scalp fit rms %.1f mm on %d columns", ear["side"],
-                float(np.std(design(yc[ring], zc[ring]) @ coef - xs[ring])), int(ring.sum()))
+    LOGGER.info(
+        "%s ear: scalp fit rms %.1f mm on %d columns",
+        ear["side"],
+        float(np.std(design(yc[ring], zc[ring]) @ coef - xs[ring])),
+        int(ring.sum()),
+    )
     yv, zv = y - ear["centre"][0], z - ear["centre"][1]
     return (design(yv.ravel(), zv.ravel()) @ coef).reshape(y.shape).astype(np.float32)
 

@@ -19,8 +19,8 @@ import numpy as np
 
 LOGGER = logging.getLogger(__name__)
 _COLOURS = np.array(
-    [[0, 0, 0], [0.1, 0.5, 1], [1, 0.2, 0.2], [1, 0.6, 0], [0.6, 0.2, 1], [0.2, 0.9, 0.3],
-     [1, 1, 0.2], [0.2, 1, 1]], dtype=float,
+    [[0, 0, 0], [0.1, 0.5, 1], [1, 0.2, 0.2], [1, 0.6, 0], [0.6, 0.2, 1], [0.2, 0.9, 0.3], [1, 1, 0.2], [0.2, 1, 1]],
+    dtype=float,
 )
 
 
@@ -113,8 +113,11 @@ def write_qc(data, head, masks: dict[str, np.ndarray], dseg, world, qc_dir: Path
         paths.append(path)
     defaced = head & ~masks["face"].astype(bool) & ~masks["ears"].astype(bool)
     removal = np.where(masks["face"] | masks["ears"], 2, 0).astype(np.uint8)
-    for name, vol, lab in (("features_surface", head, dseg), ("removal_surface", head, removal),
-                           ("defaced_surface", defaced, None)):
+    for name, vol, lab in (
+        ("features_surface", head, dseg),
+        ("removal_surface", head, removal),
+        ("defaced_surface", defaced, None),
+    ):
         fig, axes = plt.subplots(1, 3, figsize=(18, 7))
         for ax, view in zip(axes, ("left", "front", "right")):
             ax.imshow(surface_view(vol, lab, view))

@@ -112,9 +112,7 @@ def _resource_path(package: str, *parts: str) -> Path:
     try:
         root = resources.files(package)
     except ModuleNotFoundError as exc:
-        raise FileNotFoundError(
-            f"Package {package!r} is not installed; it is needed for {'/'.join(parts)}"
-        ) from exc
+        raise FileNotFoundError(f"Package {package!r} is not installed; it is needed for {'/'.join(parts)}") from exc
     path = Path(os.fspath(root.joinpath(*parts)))
     if not path.is_file():
         raise FileNotFoundError(f"{path}: packaged data file is missing (package {package!r})")
@@ -167,9 +165,7 @@ def get_template(name: str = "pydeface") -> Template:
     try:
         factory = _TEMPLATES[name]
     except KeyError:
-        raise ValueError(
-            f"Unknown template {name!r}; known templates: {', '.join(list_templates())}"
-        ) from None
+        raise ValueError(f"Unknown template {name!r}; known templates: {', '.join(list_templates())}") from None
     return factory()
 
 

@@ -16,6 +16,7 @@ from niworkflows.interfaces.bids import DerivativesDataSink as _DerivativesDataS
 
 from ..naming import PATH_PATTERNS  # noqa: E402
 
+
 class DerivativesDataSink(_DerivativesDataSink):
     """Write derivatives under ``base_directory`` atomically.
 

@@ -97,8 +97,8 @@ class RegisterTemplate(SimpleInterface):
     output_spec = _RegisterTemplateOutputSpec
 
     def _run_interface(self, runtime):
-        from ..methods.io import load_image
         from ..methods.deface.register import register_to_template
+        from ..methods.io import load_image
 
         start = time.monotonic()
         img = load_image(self.inputs.in_file)
@@ -134,8 +134,8 @@ class Coregister(SimpleInterface):
     output_spec = _CoregisterOutputSpec
 
     def _run_interface(self, runtime):
-        from ..methods.io import load_image
         from ..methods.deface.register import register_rigid
+        from ..methods.io import load_image
 
         start = time.monotonic()
         img = load_image(self.inputs.in_file)
@@ -188,9 +188,9 @@ class Deface(SimpleInterface):
     output_spec = _DefaceOutputSpec
 
     def _run_interface(self, runtime):
+        from ..methods.deface.masks import image_masks, mask_image
         from ..methods.deface.removal import apply_removal
         from ..methods.io import load_image, save_image, write_raw
-        from ..methods.deface.masks import image_masks, mask_image
         from ..methods.metadata.nifti import scrub_nifti
         from ..methods.metadata.policy import ScrubPolicy
 

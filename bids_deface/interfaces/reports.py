@@ -35,8 +35,9 @@ class PlotFlicker(SimpleInterface):
         from ..reports.reportlets import plot_flicker
 
         out = Path(runtime.cwd) / "flicker.svg"
-        self._results["out_report"] = str(plot_flicker(self.inputs.in_file, self.inputs.defaced, out,
-                                                       n_cuts=self.inputs.n_cuts))
+        self._results["out_report"] = str(
+            plot_flicker(self.inputs.in_file, self.inputs.defaced, out, n_cuts=self.inputs.n_cuts)
+        )
         return runtime
 
 
@@ -56,14 +57,16 @@ class PlotRemoval(SimpleInterface):
         from ..reports.reportlets import plot_removal_mosaic
 
         out = Path(runtime.cwd) / "removal.svg"
-        self._results["out_report"] = str(plot_removal_mosaic(self.inputs.in_file, self.inputs.mask, out,
-                                                              n_cuts=self.inputs.n_cuts))
+        self._results["out_report"] = str(
+            plot_removal_mosaic(self.inputs.in_file, self.inputs.mask, out, n_cuts=self.inputs.n_cuts)
+        )
         return runtime
 
 
 class _GalleryInputSpec(BaseInterfaceInputSpec):
-    renders = InputMultiObject(File(exists=True), value=[], usedefault=True,
-                               desc="render PNGs (original and defaced); may be empty")
+    renders = InputMultiObject(
+        File(exists=True), value=[], usedefault=True, desc="render PNGs (original and defaced); may be empty"
+    )
 
 
 class RenderGallery(SimpleInterface):

@@ -142,9 +142,7 @@ def displacement_stats(points_a: npt.ArrayLike, points_b: npt.ArrayLike) -> tupl
     return float(distances.mean()), float(distances.max())
 
 
-def max_abs_difference_in_mask(
-    original: npt.ArrayLike, defaced: npt.ArrayLike, mask: npt.ArrayLike
-) -> float:
+def max_abs_difference_in_mask(original: npt.ArrayLike, defaced: npt.ArrayLike, mask: npt.ArrayLike) -> float:
     """Largest absolute intensity difference between two images inside a mask.
 
     Defacing must leave every brain voxel untouched, so this is exactly 0 for a correct
@@ -154,10 +152,7 @@ def max_abs_difference_in_mask(
     defaced = np.asarray(defaced, dtype=np.float64)
     mask = np.asarray(mask).astype(bool)
     if not (original.shape == defaced.shape == mask.shape):
-        raise ValueError(
-            f"shapes differ: original {original.shape}, defaced {defaced.shape}, "
-            f"mask {mask.shape}"
-        )
+        raise ValueError(f"shapes differ: original {original.shape}, defaced {defaced.shape}, mask {mask.shape}")
     if not mask.any():
         return 0.0
     return float(np.abs(original[mask] - defaced[mask]).max())

@@ -74,8 +74,10 @@ def tally(records: list[dict], fail_on) -> dict:
     """Counts by status and the records that make the run fail, for summaries and logs."""
     counts = {status: sum(r.get("status", "error") == status for r in records) for status in ("pass", "fail", "error")}
     gate = [r for r in records if fails_run(r, fail_on)]
-    message = (f"{len(records)} image(s): {counts['pass']} passed, {counts['fail']} failed, {counts['error']} could "
-               f"not be processed; {len(gate)} make(s) the run fail (--fail-on {' '.join(fail_on)}; errors always do)")
+    message = (
+        f"{len(records)} image(s): {counts['pass']} passed, {counts['fail']} failed, {counts['error']} could "
+        f"not be processed; {len(gate)} make(s) the run fail (--fail-on {' '.join(fail_on)}; errors always do)"
+    )
     return {"counts": counts, "gate": gate, "message": message}
 
 

@@ -20,32 +20,57 @@ LOGGER = logging.getLogger(__name__)
 
 #: Cited works: key -> (markdown reference, DOI or URL).
 REFERENCES = {
-    "bids_deface": ("The bids_deface developers. bids_deface: a BIDS App that defaces structural MRI and proves it.",
-                    "https://github.com/bids-deface/bids_deface"),
-    "bids": ("Gorgolewski KJ et al. (2016). The brain imaging data structure, a format for organizing and "
-             "describing outputs of neuroimaging experiments. Scientific Data 3:160044.",
-             "https://doi.org/10.1038/sdata.2016.44"),
-    "pydeface": ("Gulban OF et al. (2019). poldracklab/pydeface: v2.0.0. Zenodo.",
-                 "https://doi.org/10.5281/zenodo.3524401"),
-    "ants": ("Avants BB, Epstein CL, Grossman M, Gee JC (2008). Symmetric diffeomorphic image registration with "
-             "cross-correlation. Medical Image Analysis 12(1):26-41.", "https://doi.org/10.1016/j.media.2007.06.004"),
-    "antspy": ("Tustison NJ et al. (2021). The ANTsX ecosystem for quantitative biological and medical imaging. "
-               "Scientific Reports 11:9068.", "https://doi.org/10.1038/s41598-021-87564-6"),
-    "dlib": ("King DE (2009). Dlib-ml: A machine learning toolkit. Journal of Machine Learning Research "
-             "10:1755-1758.", "https://jmlr.org/papers/v10/king09a.html"),
-    "opencv": ("Bradski G (2000). The OpenCV Library. Dr. Dobb's Journal of Software Tools.",
-               "https://opencv.org"),
-    "dicom": ("DICOM PS3.15 2024, Annex E: Attribute Confidentiality Profiles. NEMA.",
-              "https://dicom.nema.org/medical/dicom/current/output/chtml/part15/chapter_E.html"),
-    "nipype": ("Gorgolewski K et al. (2011). Nipype: a flexible, lightweight and extensible neuroimaging data "
-               "processing framework in Python. Frontiers in Neuroinformatics 5:13.",
-               "https://doi.org/10.3389/fninf.2011.00013"),
-    "nibabel": ("Brett M et al. NiBabel: access a cacophony of neuro-imaging file formats. Zenodo.",
-                "https://doi.org/10.5281/zenodo.591597"),
-    "nilearn": ("Abraham A et al. (2014). Machine learning for neuroimaging with scikit-learn. Frontiers in "
-                "Neuroinformatics 8:14.", "https://doi.org/10.3389/fninf.2014.00014"),
-    "nireports": ("Esteban O et al. (2019). fMRIPrep: a robust preprocessing pipeline for functional MRI. Nature "
-                  "Methods 16:111-116 (NiReports visual reports).", "https://doi.org/10.1038/s41592-018-0235-4"),
+    "bids_deface": (
+        "The bids_deface developers. bids_deface: a BIDS App that defaces structural MRI and proves it.",
+        "https://github.com/bids-deface/bids_deface",
+    ),
+    "bids": (
+        "Gorgolewski KJ et al. (2016). The brain imaging data structure, a format for organizing and "
+        "describing outputs of neuroimaging experiments. Scientific Data 3:160044.",
+        "https://doi.org/10.1038/sdata.2016.44",
+    ),
+    "pydeface": (
+        "Gulban OF et al. (2019). poldracklab/pydeface: v2.0.0. Zenodo.",
+        "https://doi.org/10.5281/zenodo.3524401",
+    ),
+    "ants": (
+        "Avants BB, Epstein CL, Grossman M, Gee JC (2008). Symmetric diffeomorphic image registration with "
+        "cross-correlation. Medical Image Analysis 12(1):26-41.",
+        "https://doi.org/10.1016/j.media.2007.06.004",
+    ),
+    "antspy": (
+        "Tustison NJ et al. (2021). The ANTsX ecosystem for quantitative biological and medical imaging. "
+        "Scientific Reports 11:9068.",
+        "https://doi.org/10.1038/s41598-021-87564-6",
+    ),
+    "dlib": (
+        "King DE (2009). Dlib-ml: A machine learning toolkit. Journal of Machine Learning Research 10:1755-1758.",
+        "https://jmlr.org/papers/v10/king09a.html",
+    ),
+    "opencv": ("Bradski G (2000). The OpenCV Library. Dr. Dobb's Journal of Software Tools.", "https://opencv.org"),
+    "dicom": (
+        "DICOM PS3.15 2024, Annex E: Attribute Confidentiality Profiles. NEMA.",
+        "https://dicom.nema.org/medical/dicom/current/output/chtml/part15/chapter_E.html",
+    ),
+    "nipype": (
+        "Gorgolewski K et al. (2011). Nipype: a flexible, lightweight and extensible neuroimaging data "
+        "processing framework in Python. Frontiers in Neuroinformatics 5:13.",
+        "https://doi.org/10.3389/fninf.2011.00013",
+    ),
+    "nibabel": (
+        "Brett M et al. NiBabel: access a cacophony of neuro-imaging file formats. Zenodo.",
+        "https://doi.org/10.5281/zenodo.591597",
+    ),
+    "nilearn": (
+        "Abraham A et al. (2014). Machine learning for neuroimaging with scikit-learn. Frontiers in "
+        "Neuroinformatics 8:14.",
+        "https://doi.org/10.3389/fninf.2014.00014",
+    ),
+    "nireports": (
+        "Esteban O et al. (2019). fMRIPrep: a robust preprocessing pipeline for functional MRI. Nature "
+        "Methods 16:111-116 (NiReports visual reports).",
+        "https://doi.org/10.1038/s41592-018-0235-4",
+    ),
 }
 
 _METHOD_TEXT = {
@@ -112,8 +137,7 @@ def methods_markdown(options: Mapping | object | None = None, *, version: str = 
         )
     paragraphs.append("Visual reports were generated with NiReports [@nireports].")
     cited = [key for key in REFERENCES if f"@{key}" in "\n".join(paragraphs)]
-    references = "\n".join(f"{i}. [{key}] {REFERENCES[key][0]} {REFERENCES[key][1]}"
-                           for i, key in enumerate(cited, 1))
+    references = "\n".join(f"{i}. [{key}] {REFERENCES[key][0]} {REFERENCES[key][1]}" for i, key in enumerate(cited, 1))
     return "\n\n".join(paragraphs) + "\n\n### References\n\n" + references + "\n"
 
 
@@ -143,7 +167,7 @@ def markdown_to_html(text: str) -> str:
         else:
             blocks.append(Markup("<p>{}</p>").format(_inline(escape(block))))
     body = Markup("\n").join(blocks)
-    return f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Methods</title></head><body>\n{body}\n</body></html>\n"
+    return f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Methods</title></head><body>\n{body}\n</body></html>\n'
 
 
 def _inline(text):
@@ -152,8 +176,9 @@ def _inline(text):
     return Markup(re.sub(r"\*([^*]+)\*", r"<em>\1</em>", str(text)))
 
 
-def write_citation(output_dir: str | Path, options: Mapping | object | None = None, *,
-                   version: str = __version__) -> Path:
+def write_citation(
+    output_dir: str | Path, options: Mapping | object | None = None, *, version: str = __version__
+) -> Path:
     """Write CITATION.md at the output root and logs/CITATION.html; return the root file.
 
     nireports' boilerplate reportlet inlines every ``logs/CITATION.*`` it finds without

@@ -72,17 +72,20 @@ def status_of(record: Mapping) -> str:
 def check_rows(record: Mapping) -> list[dict]:
     """One row per ``check_<name>`` boolean of a record: name, question, passed, reason."""
     rows = []
-    names = [key[len("check_"):] for key, value in record.items()
-             if key.startswith("check_") and isinstance(value, bool)]
+    names = [
+        key[len("check_") :] for key, value in record.items() if key.startswith("check_") and isinstance(value, bool)
+    ]
     order = {name: i for i, name in enumerate(CHECK_QUESTIONS)}
     for name in sorted(names, key=lambda n: (order.get(n, len(order)), n)):
         passed = bool(record[f"check_{name}"])
-        rows.append({
-            "name": name,
-            "question": CHECK_QUESTIONS.get(name, ""),
-            "passed": passed,
-            "reason": "" if passed else str(record.get(f"check_{name}_reason", f"{name} check failed")),
-        })
+        rows.append(
+            {
+                "name": name,
+                "question": CHECK_QUESTIONS.get(name, ""),
+                "passed": passed,
+                "reason": "" if passed else str(record.get(f"check_{name}_reason", f"{name} check failed")),
+            }
+        )
     return rows
 
 
@@ -90,8 +93,14 @@ def face_rows(record: Mapping) -> list[tuple[str, str | float, str | float]]:
     """(view, original, defaced) detection confidences from ``face_confidence_{original,defaced}_<view>``."""
     from .reportlets import view_order
 
-    views = sorted({key.split("_", 3)[-1] for key in record
-                    if key.startswith(("face_confidence_original_", "face_confidence_defaced_"))}, key=view_order)
+    views = sorted(
+        {
+            key.split("_", 3)[-1]
+            for key in record
+            if key.startswith(("face_confidence_original_", "face_confidence_defaced_"))
+        },
+        key=view_order,
+    )
     rows = []
     for view in views:
         before = record.get(f"face_confidence_original_{view}", "n/a")
@@ -102,8 +111,11 @@ def face_rows(record: Mapping) -> list[tuple[str, str | float, str | float]]:
 
 def metrics_fragment(record: Mapping) -> str:
     """The per-image reportlet: verdict banner, checks table, face table, every metric."""
-    metrics = [(key, format_value(value)) for key, value in sorted(record.items())
-               if not key.startswith("check_") and key not in ("status", "reason", "source_file")]
+    metrics = [
+        (key, format_value(value))
+        for key, value in sorted(record.items())
+        if not key.startswith("check_") and key not in ("status", "reason", "source_file")
+    ]
     return render(
         "metrics.html.j2",
         status=status_of(record),
@@ -119,13 +131,16 @@ def summary_fragment(records: Iterable[Mapping], settings: Mapping | None = None
     """The participant summary: counts, one row per image, and the run's settings."""
     records = sorted(records, key=lambda r: str(r.get("source_file", "")))
     statuses = [status_of(r) for r in records]
-    images = [{
-        "source_file": str(r.get("source_file", "")),
-        "session": str(r.get("session") or ""),
-        "suffix": str(r.get("suffix") or ""),
-        "status": status,
-        "reason": str(r.get("reason") or ""),
-    } for r, status in zip(records, statuses)]
+    images = [
+        {
+            "source_file": str(r.get("source_file", "")),
+            "session": str(r.get("session") or ""),
+            "suffix": str(r.get("suffix") or ""),
+            "status": status,
+            "reason": str(r.get("reason") or ""),
+        }
+        for r, status in zip(records, statuses)
+    ]
     return render(
         "summary.html.j2",
         n_images=len(records),
@@ -140,6 +155,9 @@ def summary_fragment(records: Iterable[Mapping], settings: Mapping | None = None
 
 def errors_fragment(records: Iterable[Mapping], log_dir: str | None = None) -> str:
     """The errors section: every image whose status is ``error``, with its reason."""
-    errors = [{"source_file": str(r.get("source_file", "")), "reason": str(r.get("reason") or "")}
-              for r in records if status_of(r) == "error"]
+    errors = [
+        {"source_file": str(r.get("source_file", "")), "reason": str(r.get("reason") or "")}
+        for r in records
+        if status_of(r) == "error"
+    ]
     return render("errors.html.j2", errors=errors, log_dir=log_dir)

@@ -18,9 +18,12 @@ LOGGER = logging.getLogger(__name__)
 #: Figure name (desc entity) -> (maker, caption).
 FIGURES = {
     "status": (plot_status, "Verdicts per suffix and per session (pass green, fail red, error amber)."),
-    "confidence": (plot_confidence, "Face detection confidence on the original (blue, left) and defaced (right, "
-                                    "coloured by verdict) renders of each image, per view; lines join the two "
-                                    "renders of one image."),
+    "confidence": (
+        plot_confidence,
+        "Face detection confidence on the original (blue, left) and defaced (right, "
+        "coloured by verdict) renders of each image, per view; lines join the two "
+        "renders of one image.",
+    ),
     "impact": (plot_impact, "Distribution of each impact metric over images (points coloured by verdict)."),
 }
 _LABEL = re.compile(r"^[A-Za-z0-9]+$")

@@ -61,8 +61,9 @@ def plot_status(records: Sequence[Mapping], out_file: Path) -> Path:
             ax.barh(labels, values, left=left, color=color, label=status, height=0.6)
             for y, (x0, v) in enumerate(zip(left, values)):
                 if v:
-                    ax.text(x0 + v / 2, y, str(v), ha="center", va="center", color="white", fontsize=9,
-                            fontweight="bold")
+                    ax.text(
+                        x0 + v / 2, y, str(v), ha="center", va="center", color="white", fontsize=9, fontweight="bold"
+                    )
             left += values
         ax.set_title(f"Images {title}", fontsize=11, loc="left")
         ax.invert_yaxis()

@@ -59,8 +59,11 @@ def external_resources(html: str) -> list[str]:
 def subject_records(records: Iterable[Mapping], subject: str) -> list[Mapping]:
     """The records of one participant (by their ``subject`` field or their file name)."""
     subject = subject.removeprefix("sub-")
-    return [r for r in records
-            if str(r.get("subject", "")) == subject or str(r.get("source_file", "")).startswith(f"sub-{subject}/")]
+    return [
+        r
+        for r in records
+        if str(r.get("subject", "")) == subject or str(r.get("source_file", "")).startswith(f"sub-{subject}/")
+    ]
 
 
 def _settings(options, records: list[Mapping], run_uuid: str | None) -> dict:
@@ -133,10 +136,13 @@ def generate_participant_report(
     subject = subject.removeprefix("sub-")
     records = subject_records(read_records(output_dir) if records is None else records, subject)
     figures = output_dir / f"sub-{subject}" / "figures"
-    write_text(figures / f"sub-{subject}_desc-summary_report.html",
-               summary_fragment(records, _settings(options, records, run_uuid)))
-    write_text(figures / f"sub-{subject}_desc-errors_report.html",
-               errors_fragment(records, str(log_dir) if log_dir else None))
+    write_text(
+        figures / f"sub-{subject}_desc-summary_report.html",
+        summary_fragment(records, _settings(options, records, run_uuid)),
+    )
+    write_text(
+        figures / f"sub-{subject}_desc-errors_report.html", errors_fragment(records, str(log_dir) if log_dir else None)
+    )
     write_citation(output_dir, options)
 
     report = Report(

@@ -125,10 +125,12 @@ def plot_flicker(
     before, after = canonical_3d(original), canonical_3d(defaced)
     cuts = removal_cuts(before, after, n_cuts=n_cuts)
     params = {**_display_limits(before), "black_bg": True}
-    bg = plot_registration(before, "before", plot_params=dict(params), cuts=cuts, label=labels[0],
-                           order=("x", "z", "y"), compress=False)
-    fg = plot_registration(after, "after", plot_params=dict(params), cuts=cuts, label=labels[1],
-                           order=("x", "z", "y"), compress=False)
+    bg = plot_registration(
+        before, "before", plot_params=dict(params), cuts=cuts, label=labels[0], order=("x", "z", "y"), compress=False
+    )
+    fg = plot_registration(
+        after, "after", plot_params=dict(params), cuts=cuts, label=labels[1], order=("x", "z", "y"), compress=False
+    )
     out_file = Path(out_file)
     compose_view(bg, fg, out_file=out_file)
     return out_file
@@ -181,8 +183,7 @@ def plot_removal_mosaic(
     params = _display_limits(image)
     panels = []
     for mode in ("x", "z", "y"):
-        display = plot_anat(image, display_mode=mode, cut_coords=cuts[mode], colorbar=False, black_bg=True,
-                            **params)
+        display = plot_anat(image, display_mode=mode, cut_coords=cuts[mode], colorbar=False, black_bg=True, **params)
         if np.asanyarray(removed.dataobj).any():
             display.add_contours(removed, levels=[0.5, 1.5], colors=[color], filled=True, transparency=0.35)
             display.add_contours(removed, levels=[0.5], colors=[color], linewidths=0.8)
@@ -207,8 +208,11 @@ def split_renders(renders: list[str | os.PathLike]) -> tuple[dict[str, Path], di
     paths = [Path(r) for r in renders]
 
     def role_free(path: Path) -> list[str]:
-        return [part for part in path.stem.split("_")
-                if part.lower() not in _ROLE_TOKENS and part.split("-")[0].lower() not in _ROLE_TOKENS]
+        return [
+            part
+            for part in path.stem.split("_")
+            if part.lower() not in _ROLE_TOKENS and part.split("-")[0].lower() not in _ROLE_TOKENS
+        ]
 
     words = {path: role_free(path) for path in paths}
     shared = set.intersection(*(set(w) for w in words.values())) if words else set()
@@ -255,8 +259,9 @@ def plot_render_gallery(
         return out_file
     rows = [("original", original), ("defaced", defaced)]
     rows = [row for row in rows if row[1]]
-    fig, axes = plt.subplots(len(rows), len(views), figsize=(tile_inches * len(views), tile_inches * len(rows) + 0.3),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), len(views), figsize=(tile_inches * len(views), tile_inches * len(rows) + 0.3), squeeze=False
+    )
     for r, (role, images) in enumerate(rows):
         for c, view in enumerate(views):
             ax = axes[r][c]

@@ -8,8 +8,9 @@ from ..interfaces.deface import RegisterTemplate
 from .deface import init_deface_image_wf
 
 
-def init_bids_deface_wf(*, sessions, output_dir, work_dir, options, sidecars=None, omp_nthreads: int = 1,
-                        name: str = "bids_deface_wf"):
+def init_bids_deface_wf(
+    *, sessions, output_dir, work_dir, options, sidecars=None, omp_nthreads: int = 1, name: str = "bids_deface_wf"
+):
     """One workflow for every selected participant (each a sub-workflow).
 
     Parameters
@@ -26,24 +27,40 @@ def init_bids_deface_wf(*, sessions, output_dir, work_dir, options, sidecars=Non
     for plan in sessions:
         subjects.setdefault(plan.subject, []).append(plan)
     for subject, plans in subjects.items():
-        workflow.add_nodes([
-            init_single_subject_wf(
-                subject=subject, sessions=plans, output_dir=output_dir, options=options, sidecars=sidecars or {},
-                omp_nthreads=omp_nthreads, name=f"sub_{subject}_wf",
-            )
-        ])
+        workflow.add_nodes(
+            [
+                init_single_subject_wf(
+                    subject=subject,
+                    sessions=plans,
+                    output_dir=output_dir,
+                    options=options,
+                    sidecars=sidecars or {},
+                    omp_nthreads=omp_nthreads,
+                    name=f"sub_{subject}_wf",
+                )
+            ]
+        )
     return workflow
 
 
-def init_single_subject_wf(*, subject, sessions, output_dir, options, sidecars, omp_nthreads: int = 1,
-                           name: str = "single_subject_wf"):
+def init_single_subject_wf(
+    *, subject, sessions, output_dir, options, sidecars, omp_nthreads: int = 1, name: str = "single_subject_wf"
+):
     """Every session of one participant."""
     workflow = pe.Workflow(name=name)
     for plan in sessions:
-        workflow.add_nodes([
-            init_session_wf(plan=plan, output_dir=output_dir, options=options, sidecars=sidecars,
-                            omp_nthreads=omp_nthreads, name=f"{plan.key}_wf")
-        ])
+        workflow.add_nodes(
+            [
+                init_session_wf(
+                    plan=plan,
+                    output_dir=output_dir,
+                    options=options,
+                    sidecars=sidecars,
+                    omp_nthreads=omp_nthreads,
+                    name=f"{plan.key}_wf",
+                )
+            ]
+        )
     return workflow
 
 

@@ -28,22 +28,35 @@ def init_image_derivatives_wf(*, source_file: str, suffix: str, output_dir: str,
 
     ds_defaced = pe.Node(
         DerivativesDataSink(
-            base_directory=output_dir, source_file=source_file, desc="defaced", check_hdr=False, compress=True,
+            base_directory=output_dir,
+            source_file=source_file,
+            desc="defaced",
+            check_hdr=False,
+            compress=True,
         ),
         name="ds_defaced",
         run_without_submitting=True,
     )
     ds_mask = pe.Node(
         DerivativesDataSink(
-            base_directory=output_dir, source_file=source_file, modality=suffix, desc="deface",
-            suffix="mask", check_hdr=False, compress=True,
+            base_directory=output_dir,
+            source_file=source_file,
+            modality=suffix,
+            desc="deface",
+            suffix="mask",
+            check_hdr=False,
+            compress=True,
         ),
         name="ds_mask",
         run_without_submitting=True,
     )
     ds_metrics = pe.Node(
         DerivativesDataSink(
-            base_directory=output_dir, source_file=source_file, modality=suffix, desc="deface", suffix="metrics",
+            base_directory=output_dir,
+            source_file=source_file,
+            modality=suffix,
+            desc="deface",
+            suffix="metrics",
         ),
         name="ds_metrics",
         run_without_submitting=True,

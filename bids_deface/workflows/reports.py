@@ -8,6 +8,7 @@ from nipype.pipeline import engine as pe
 from ..interfaces.bids import DerivativesDataSink
 from ..interfaces.reports import MetricsReport, PlotFlicker, PlotRemoval, RenderGallery
 
+
 def init_image_reports_wf(*, source_file: str, suffix: str, output_dir: str, name: str = "image_reports_wf"):
     """The reportlets of one image.
 
@@ -44,18 +45,20 @@ def init_image_reports_wf(*, source_file: str, suffix: str, output_dir: str, nam
         the reportlets written
     """
     workflow = pe.Workflow(name=name)
-    inputnode = pe.Node(niu.IdentityInterface(fields=["in_file", "defaced", "mask", "metrics", "renders"]),
-                        name="inputnode")
+    inputnode = pe.Node(
+        niu.IdentityInterface(fields=["in_file", "defaced", "mask", "metrics", "renders"]), name="inputnode"
+    )
     inputnode.inputs.in_file = source_file
     inputnode.inputs.renders = []
     outputnode = pe.Node(niu.IdentityInterface(fields=["out_files"]), name="outputnode")
 
     makers = {
         "metrics": (pe.Node(MetricsReport(), name="metrics_rpt"), [("metrics", "metrics")]),
-        "flicker": (pe.Node(PlotFlicker(), name="flicker_rpt", mem_gb=1.0),
-                    [("in_file", "in_file"), ("defaced", "defaced")]),
-        "removal": (pe.Node(PlotRemoval(), name="removal_rpt", mem_gb=1.0),
-                    [("in_file", "in_file"), ("mask", "mask")]),
+        "flicker": (
+            pe.Node(PlotFlicker(), name="flicker_rpt", mem_gb=1.0),
+            [("in_file", "in_file"), ("defaced", "defaced")],
+        ),
+        "removal": (pe.Node(PlotRemoval(), name="removal_rpt", mem_gb=1.0), [("in_file", "in_file"), ("mask", "mask")]),
         # an empty list of renders gives a gallery that says no renders were made
         "renders": (pe.Node(RenderGallery(), name="renders_rpt"), [("renders", "renders")]),
     }
@@ -63,8 +66,9 @@ def init_image_reports_wf(*, source_file: str, suffix: str, output_dir: str, nam
     gather = pe.Node(niu.Merge(len(makers)), name="gather", run_without_submitting=True)
     for i, (desc, (node, connections)) in enumerate(makers.items(), start=1):
         sink = pe.Node(
-            DerivativesDataSink(base_directory=output_dir, source_file=source_file, modality=suffix, desc=desc,
-                                datatype="figures"),
+            DerivativesDataSink(
+                base_directory=output_dir, source_file=source_file, modality=suffix, desc=desc, datatype="figures"
+            ),
             name=f"ds_{desc}_rpt",
             run_without_submitting=True,
         )

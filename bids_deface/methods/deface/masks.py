@@ -31,10 +31,12 @@ class ImageMasks:
     features: np.ndarray | None = None
 
 
-def _warp(mask: nib.Nifti1Image, shape, affine, image_to_template, *, order: int = 1,
-          mode: str = "constant") -> np.ndarray:
-    return resample_to(np.asanyarray(mask.dataobj), mask.affine, shape, affine, image_to_template, order=order,
-                       mode=mode)
+def _warp(
+    mask: nib.Nifti1Image, shape, affine, image_to_template, *, order: int = 1, mode: str = "constant"
+) -> np.ndarray:
+    return resample_to(
+        np.asanyarray(mask.dataobj), mask.affine, shape, affine, image_to_template, order=order, mode=mode
+    )
 
 
 def _warp_removal(template: TemplateMasks, shape, affine, image_to_template, *, deear: bool) -> np.ndarray:
@@ -46,12 +48,21 @@ def _warp_removal(template: TemplateMasks, shape, affine, image_to_template, *, 
     """
     masks = [template.face, template.ears] if deear else [template.face]
     if any(m.shape != template.face.shape or not np.allclose(m.affine, template.face.affine) for m in masks):
-        return np.logical_or.reduce([
-            _warp(m, shape, affine, image_to_template, order=0, mode="nearest") >= 0.5 for m in masks
-        ])
+        return np.logical_or.reduce(
+            [_warp(m, shape, affine, image_to_template, order=0, mode="nearest") >= 0.5 for m in masks]
+        )
     labels = sum(((np.asanyarray(m.dataobj) >= 0.5).astype(np.uint8) << bit) for bit, m in enumerate(masks))
-    return _warp(nib.Nifti1Image(labels.astype(np.uint8), template.face.affine), shape, affine,
-                 image_to_template, order=0, mode="nearest") > 0
+    return (
+        _warp(
+            nib.Nifti1Image(labels.astype(np.uint8), template.face.affine),
+            shape,
+            affine,
+            image_to_template,
+            order=0,
+            mode="nearest",
+        )
+        > 0
+    )
 
 
 def dilate_mm(mask: np.ndarray, zooms, margin_mm: float) -> np.ndarray:

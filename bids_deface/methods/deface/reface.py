@@ -12,8 +12,8 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 
-from .masks import dilate_mm
 from ..volume import coarse_head_mask, float_volume
+from .masks import dilate_mm
 from .register import resample_to
 
 #: Quantiles matched between template and image intensities.
@@ -35,8 +35,9 @@ def reface_fill(
     (``ring_mm`` wide), where both images show the same anatomy.
     """
     data = float_volume(img)
-    template = resample_to(np.asanyarray(template_head.dataobj), template_head.affine, img.shape[:3], img.affine,
-                           image_to_template)
+    template = resample_to(
+        np.asanyarray(template_head.dataobj), template_head.affine, img.shape[:3], img.affine, image_to_template
+    )
     ring = dilate_mm(removal, img.header.get_zooms(), ring_mm) & ~removal
     head = coarse_head_mask(data)
     ring &= head & (template > 0)

@@ -239,11 +239,17 @@ def _check(reg: Registration, criteria: RegistrationCriteria, source) -> None:
     low, high = criteria.scale_range
     problems = []
     if not low <= reg.scale <= high:
-        problems.append(f"implausible head scale {reg.scale:.2f} (expected {low}-{high}; wrong voxel size in the header?)")
+        problems.append(
+            f"implausible head scale {reg.scale:.2f} (expected {low}-{high}; wrong voxel size in the header?)"
+        )
     if reg.anisotropy > criteria.max_anisotropy:
-        problems.append(f"implausible shear/squash (singular value ratio {reg.anisotropy:.2f} > {criteria.max_anisotropy})")
+        problems.append(
+            f"implausible shear/squash (singular value ratio {reg.anisotropy:.2f} > {criteria.max_anisotropy})"
+        )
     if reg.head_dice < criteria.min_head_dice:
-        problems.append(f"template head overlaps the image head poorly (Dice {reg.head_dice:.2f} < {criteria.min_head_dice})")
+        problems.append(
+            f"template head overlaps the image head poorly (Dice {reg.head_dice:.2f} < {criteria.min_head_dice})"
+        )
     if problems:
         raise RegistrationError(source, "template registration failed: " + "; ".join(problems))
 

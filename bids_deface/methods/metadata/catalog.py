@@ -31,14 +31,33 @@ EXCLUDED_TOP_LEVEL = {
 README_NAMES = ("README", "README.md", "README.rst", "README.txt")
 FREE_TEXT = (*README_NAMES, "CHANGES", "LICENSE")
 #: JSON files that describe the columns of a table (their keys are column names).
-DICTIONARY_SUFFIXES = ("participants", "samples", "sessions", "scans", "events", "channels", "electrodes",
-                       "optodes", "beh", "blood", "aslcontext", "physioevents")
+DICTIONARY_SUFFIXES = (
+    "participants",
+    "samples",
+    "sessions",
+    "scans",
+    "events",
+    "channels",
+    "electrodes",
+    "optodes",
+    "beh",
+    "blood",
+    "aslcontext",
+    "physioevents",
+)
 _ENTITY_NAME = re.compile(r"^(?:[a-zA-Z]+-[a-zA-Z0-9]+_)*[a-zA-Z0-9]+\.(?:json|tsv)$")
 _NIFTI = re.compile(r"\.nii(\.gz)?$")
 
 #: Actions: how a released file is written.
 DESCRIPTION, FREETEXT, SIDECAR, DICTIONARY, TABLE, NIFTI, COPY = (
-    "description", "free text", "sidecar", "dictionary", "table", "nifti", "copy")
+    "description",
+    "free text",
+    "sidecar",
+    "dictionary",
+    "table",
+    "nifti",
+    "copy",
+)
 
 
 def suffix_of(relpath: str) -> str:
@@ -49,9 +68,12 @@ def suffix_of(relpath: str) -> str:
 def included(relpath: str, patterns) -> bool:
     """Whether a user pattern (``code/**``, ``stimuli/*.png``, ``extra``) includes ``relpath``."""
     path = PurePosixPath(relpath)
-    return any(fnmatchcase(relpath, p) or fnmatchcase(relpath, p.rstrip("/") + "/*")
-               or any(fnmatchcase(str(parent), p.rstrip("/")) for parent in path.parents if str(parent) != ".")
-               for p in patterns)
+    return any(
+        fnmatchcase(relpath, p)
+        or fnmatchcase(relpath, p.rstrip("/") + "/*")
+        or any(fnmatchcase(str(parent), p.rstrip("/")) for parent in path.parents if str(parent) != ".")
+        for p in patterns
+    )
 
 
 def classify(relpath: str, include=()) -> tuple[str | None, str]:

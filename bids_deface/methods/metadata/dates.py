@@ -8,8 +8,20 @@ from typing import Any
 
 _DATE = re.compile(r"^(\d{4})(-?)(\d{2})\2(\d{2})(.*)$", re.S)
 _TIME = re.compile(r"^\d{2}(:?)\d{2}(\1\d{2}(\.\d+)?)?$")
-_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-           "november", "december")
+_MONTHS = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 
 #: Dates as people and converters write them in text: ISO and DICOM (year first, the
@@ -89,5 +101,17 @@ def find_dates(text: str) -> list[tuple[int, int, list[dt.date]]]:
 def date_spellings(date: dt.date) -> list[str]:
     """The usual ways of writing ``date``: ISO, DICOM, slashes and dots, both day orders."""
     y, m, d = f"{date.year:04d}", f"{date.month:02d}", f"{date.day:02d}"
-    return list(dict.fromkeys([f"{y}-{m}-{d}", f"{y}{m}{d}", f"{y}/{m}/{d}", f"{y}.{m}.{d}", f"{d}.{m}.{y}",
-                               f"{d}/{m}/{y}", f"{m}/{d}/{y}", f"{d}-{m}-{y}"]))
+    return list(
+        dict.fromkeys(
+            [
+                f"{y}-{m}-{d}",
+                f"{y}{m}{d}",
+                f"{y}/{m}/{d}",
+                f"{y}.{m}.{d}",
+                f"{d}.{m}.{y}",
+                f"{d}/{m}/{y}",
+                f"{m}/{d}/{y}",
+                f"{d}-{m}-{y}",
+            ]
+        )
+    )

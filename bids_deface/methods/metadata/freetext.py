@@ -86,6 +86,7 @@ def redact_text(text: str, known: re.Pattern | None = None, *, shift_days: int |
         def sub(match: re.Match) -> str:
             done.add(kind, match.group(0))
             return note
+
         return sub
 
     text = EMAIL.sub(replace("e-mail address", "[e-mail removed]"), text)

@@ -92,9 +92,11 @@ def scan_leftovers(root: Path, values: Iterable[str], origins: Sequence[str] | N
             window = (tail + chunk).lower()
             if regex.search(window):
                 hits.update(index for pattern, index in patterns if pattern in window)
-            tail = window[-(longest - 1):] if longest > 1 else b""
+            tail = window[-(longest - 1) :] if longest > 1 else b""
         for index in sorted(hits):
-            LOGGER.warning("%s: holds removed value #%d%s", path, index, f" (from {origins[index]})" if origins[index] else "")
+            LOGGER.warning(
+                "%s: holds removed value #%d%s", path, index, f" (from {origins[index]})" if origins[index] else ""
+            )
             found.append(Leftover(path, index, origins[index]))
     return found
 
@@ -107,7 +109,9 @@ def scan_patterns(root: Path) -> list[dict]:
         if path.suffix.lower() not in TEXT_SUFFIXES or path.stat().st_size > 16 * 1024 * 1024:
             continue
         counts: Counter = find_patterns(path.read_text(encoding="utf-8", errors="replace"))
-        findings += [{"path": path.relative_to(root).as_posix(), "kind": kind, "count": n} for kind, n in counts.items()]
+        findings += [
+            {"path": path.relative_to(root).as_posix(), "kind": kind, "count": n} for kind, n in counts.items()
+        ]
     return findings
 
 

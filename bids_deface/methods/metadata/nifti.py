@@ -97,7 +97,7 @@ def gzip_names(path: str | os.PathLike) -> tuple[bytes, bytes, int]:
     flags, mtime = head[3], struct.unpack("<I", head[4:8])[0]
     pos = 10
     if flags & _FEXTRA:
-        pos += 2 + struct.unpack("<H", head[pos:pos + 2])[0]
+        pos += 2 + struct.unpack("<H", head[pos : pos + 2])[0]
     name = comment = b""
     if flags & _FNAME:
         end = head.index(b"\x00", pos)
@@ -136,7 +136,9 @@ def copy_without_gzip_names(src: str | os.PathLike, dst: str | os.PathLike) -> P
     return dst
 
 
-def scrub_nifti_file(src: str | os.PathLike, dst: str | os.PathLike, policy: ScrubPolicy) -> tuple[list[str], list[str]]:
+def scrub_nifti_file(
+    src: str | os.PathLike, dst: str | os.PathLike, policy: ScrubPolicy
+) -> tuple[list[str], list[str]]:
     """Write ``src`` to ``dst`` with its header scrubbed and no name in its gzip header.
 
     Only when a header field or extension changes are the stored voxel values rewritten

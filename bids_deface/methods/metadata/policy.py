@@ -27,8 +27,23 @@ from .schema import bids_metadata_names, bids_sidecar_fields, bids_table_columns
 #: The scrubbing levels, least to most aggressive.
 LEVELS = ("none", "default", "strict")
 #: Placeholder values that identify nobody: never reported as identifying values.
-PLACEHOLDERS = frozenset({"", "none", "null", "n/a", "na", "unknown", "anonymous", "anonymized", "anonymised",
-                          "removed", "deidentified", "de-identified", "0"})
+PLACEHOLDERS = frozenset(
+    {
+        "",
+        "none",
+        "null",
+        "n/a",
+        "na",
+        "unknown",
+        "anonymous",
+        "anonymized",
+        "anonymised",
+        "removed",
+        "deidentified",
+        "de-identified",
+        "0",
+    }
+)
 _ACTIONS = ("remove", "date", "keep")
 FIELD_TABLE = "scrub_fields.tsv"
 COLUMN_TABLE = "scrub_columns.tsv"
@@ -75,8 +90,12 @@ class ScrubPolicy:
     def from_options(cls, options) -> ScrubPolicy:
         """The policy of a :class:`bids_deface.config.WorkflowConfig` (or any object with
         ``scrub``, ``scrub_fields``, ``keep_fields`` and ``shift_dates``)."""
-        return cls(level=options.scrub, scrub_fields=tuple(options.scrub_fields),
-                   keep_fields=tuple(options.keep_fields), shift_days=options.shift_dates)
+        return cls(
+            level=options.scrub,
+            scrub_fields=tuple(options.scrub_fields),
+            keep_fields=tuple(options.keep_fields),
+            shift_days=options.shift_dates,
+        )
 
     def keeps(self, key: str) -> bool:
         """Whether ``key`` is protected by ``keep_fields``."""

@@ -29,9 +29,11 @@ LOGGER = logging.getLogger(__name__)
 #: Marks a directory as a release written by this module (hidden: validators skip it).
 MARKER = ".bids_deface_release.json"
 #: dataset_description.json fields copied as they are (the rest is redacted as free text).
-NAMES_NOTE = ("Free text was searched for the removed values, e-mail addresses, telephone numbers and dates; "
-              "a personal name that matches no removed value cannot be found by any rule: read README, CHANGES and "
-              "the kept columns before publishing.")
+NAMES_NOTE = (
+    "Free text was searched for the removed values, e-mail addresses, telephone numbers and dates; "
+    "a personal name that matches no removed value cannot be found by any rule: read README, CHANGES and "
+    "the kept columns before publishing."
+)
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,9 @@ class ReleaseSummary:
             "redacted": list(self.redacted),
             "kept_on_purpose": list(self.kept),
             "identifying_values_checked": self.values_checked,
-            "leftovers": [{"path": str(i.path), "value_index": i.value_index, "origin": i.origin} for i in self.leftovers],
+            "leftovers": [
+                {"path": str(i.path), "value_index": i.value_index, "origin": i.origin} for i in self.leftovers
+            ],
             "findings": list(self.findings),
             "note": NAMES_NOTE,
         }
@@ -166,17 +170,37 @@ def make_release(
     writer.drop_labels(files)
     readme = _write_texts(writer, bids_dir, files, note, generated_by)
     if not_replaced:
-        LOGGER.warning("%d anatomical images released without defacing (headers scrubbed): %s",
-                       len(not_replaced), ", ".join(not_replaced))
+        LOGGER.warning(
+            "%d anatomical images released without defacing (headers scrubbed): %s",
+            len(not_replaced),
+            ", ".join(not_replaced),
+        )
     values = sorted(writer.values)
     leftovers, findings = _search(writer, partial, release_dir, values)
     _move_into_place(partial, release_dir)
-    LOGGER.info("release written to %s: %d files (%d replaced), %d left out", release_dir, len(files), len(replaced),
-                len(excluded))
+    LOGGER.info(
+        "release written to %s: %d files (%d replaced), %d left out",
+        release_dir,
+        len(files),
+        len(replaced),
+        len(excluded),
+    )
     return ReleaseSummary(
-        release_dir, tuple(sorted(replaced)), tuple(sorted(r for r, a in files.items() if a == catalog.SIDECAR)),
-        sum(a == catalog.COPY for a in files.values()), readme, tuple(not_replaced), files, excluded, tuple(missing),
-        writer.removed_summary(), tuple(writer.redacted), tuple(writer.kept), leftovers, findings, len(values),
+        release_dir,
+        tuple(sorted(replaced)),
+        tuple(sorted(r for r, a in files.items() if a == catalog.SIDECAR)),
+        sum(a == catalog.COPY for a in files.values()),
+        readme,
+        tuple(not_replaced),
+        files,
+        excluded,
+        tuple(missing),
+        writer.removed_summary(),
+        tuple(writer.redacted),
+        tuple(writer.kept),
+        leftovers,
+        findings,
+        len(values),
     )
 
 

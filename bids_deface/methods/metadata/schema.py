@@ -23,7 +23,9 @@ def schema_version() -> str:
 _CMP = re.compile(r"""^(datatype|modality|suffix)\s*(==|!=)\s*["']([^"']*)["']$""")
 _INTERSECTS = re.compile(r"""^(!?)intersects\(\s*\[?(datatype|modality|suffix)\]?\s*,\s*\[([^\]]*)\]\s*\)$""")
 _MATCH_EXT = re.compile(r"""^match\(\s*extension\s*,\s*["'](.*)["']\s*\)$""")
-_ENTITY = re.compile(r"""^(?:["'](\w+)["']\s+in\s+entities|entities\.(\w+)(?:\s*(?:!=\s*null|==\s*["'][^"']*["']))?)$""")
+_ENTITY = re.compile(
+    r"""^(?:["'](\w+)["']\s+in\s+entities|entities\.(\w+)(?:\s*(?:!=\s*null|==\s*["'][^"']*["']))?)$"""
+)
 
 
 def _selector_holds(selector: str, context: dict[str, set[str]]) -> bool | None:
@@ -91,8 +93,9 @@ def bids_sidecar_fields(suffix: str | None) -> frozenset[str]:
 
 def is_known_suffix(suffix: str) -> bool:
     """Whether the schema defines ``suffix`` for some raw data file."""
-    return any(suffix in rule.get("suffixes", []) for group in _schema().rules.files.raw.values()
-               for rule in group.values())
+    return any(
+        suffix in rule.get("suffixes", []) for group in _schema().rules.files.raw.values() for rule in group.values()
+    )
 
 
 @lru_cache(maxsize=1)
@@ -102,8 +105,13 @@ def bids_metadata_names() -> frozenset[str]:
 
 
 #: Which ``rules.tabular_data.modality_agnostic`` entry describes each table kind.
-_TABLES = {"participants": "Participants", "sessions": "Sessions", "scans": "Scans", "samples": "Samples",
-           "phenotype": "Phenotype"}
+_TABLES = {
+    "participants": "Participants",
+    "sessions": "Sessions",
+    "scans": "Scans",
+    "samples": "Samples",
+    "phenotype": "Phenotype",
+}
 
 
 @lru_cache(maxsize=8)

@@ -72,8 +72,9 @@ def scrub_sidecar_fields(meta: dict, policy: ScrubPolicy, *, suffix: str | None 
     return SidecarScrub(clean, changed, unknown)
 
 
-def _scrub_mapping(meta: dict, policy: ScrubPolicy, prefix: str, changed: list[str], unknown: list[str],
-                   suffix: str | None) -> dict:
+def _scrub_mapping(
+    meta: dict, policy: ScrubPolicy, prefix: str, changed: list[str], unknown: list[str], suffix: str | None
+) -> dict:
     clean = {}
     for key, value in meta.items():
         path = f"{prefix}{key}"
@@ -99,13 +100,15 @@ def _scrub_mapping(meta: dict, policy: ScrubPolicy, prefix: str, changed: list[s
     return clean
 
 
-def _scrub_value(value: Any, policy: ScrubPolicy, path: str, changed: list[str], unknown: list[str],
-                 suffix: str | None) -> Any:
+def _scrub_value(
+    value: Any, policy: ScrubPolicy, path: str, changed: list[str], unknown: list[str], suffix: str | None
+) -> Any:
     if isinstance(value, dict):
         return _scrub_mapping(value, policy, f"{path}.", changed, unknown, suffix)
     if isinstance(value, list):
-        return [_scrub_value(item, policy, f"{path}[{index}]", changed, unknown, suffix)
-                for index, item in enumerate(value)]
+        return [
+            _scrub_value(item, policy, f"{path}[{index}]", changed, unknown, suffix) for index, item in enumerate(value)
+        ]
     return value
 
 
@@ -177,6 +180,8 @@ def provenance_fields(*, tool: str, version: str, method: str, template: str, sc
     if scrub_level is not None and scrub_level != "none":
         if scrub_level not in LEVELS:
             raise ValueError(f"unknown scrub level {scrub_level!r}; allowed: {', '.join(LEVELS)}")
-        codes.append({"CodeValue": "113105", "CodingSchemeDesignator": "DCM", "CodeMeaning": "Clean Descriptors Option"})
+        codes.append(
+            {"CodeValue": "113105", "CodingSchemeDesignator": "DCM", "CodeMeaning": "Clean Descriptors Option"}
+        )
         description += f"; metadata scrubbed (level {scrub_level})"
     return {"DeidentificationMethod": [description], "DeidentificationMethodCodeSequence": codes}

@@ -63,8 +63,10 @@ def scrub_table(text: str, policy: ScrubPolicy, *, kind: str, documented=frozens
         action = decide_column(column, policy, kind=kind, documented=frozenset(documented))
         cells = [row[index] for row in body if index < len(row)]
         if action == "date" and policy.shift_days is not None:
-            shifted = [cell if cell.strip().lower() in PLACEHOLDERS else shift_date_value(cell, policy.shift_days)
-                       for cell in cells]
+            shifted = [
+                cell if cell.strip().lower() in PLACEHOLDERS else shift_date_value(cell, policy.shift_days)
+                for cell in cells
+            ]
             if all(value is not None for value in shifted):
                 for row, value in zip((r for r in body if index < len(r)), shifted):
                     row[index] = value

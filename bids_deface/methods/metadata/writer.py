@@ -29,8 +29,18 @@ from .tabular import scrub_dictionary, scrub_table, table_kind
 LOGGER = logging.getLogger(__name__)
 
 #: dataset_description.json fields copied as they are (the rest is redacted as free text).
-_DESCRIPTION_AS_IS = ("Name", "BIDSVersion", "DatasetType", "License", "DatasetDOI", "HEDVersion", "GeneratedBy",
-                      "SourceDatasets", "DatasetLinks", "Authors")
+_DESCRIPTION_AS_IS = (
+    "Name",
+    "BIDSVersion",
+    "DatasetType",
+    "License",
+    "DatasetDOI",
+    "HEDVersion",
+    "GeneratedBy",
+    "SourceDatasets",
+    "DatasetLinks",
+    "Authors",
+)
 
 
 def write_text(path: Path, text: str) -> None:
@@ -87,8 +97,9 @@ class ReleaseWriter:
     def table(self, rel: str) -> None:
         kind = table_kind(rel) or "phenotype"
         documented = self._documented_columns(rel, kind)
-        result = scrub_table((self.bids_dir / rel).read_text(encoding="utf-8"), self.policy, kind=kind,
-                             documented=documented)
+        result = scrub_table(
+            (self.bids_dir / rel).read_text(encoding="utf-8"), self.policy, kind=kind, documented=documented
+        )
         self.remember(result.values, f"{rel}: removed or shifted columns")
         self.removed_columns[rel] = set(result.removed)
         for column, why in result.removed.items():
@@ -116,8 +127,9 @@ class ReleaseWriter:
         if table in self.removed_columns:
             gone = self.removed_columns[table]
         else:  # an inherited dictionary (sessions.json): every table of its kind
-            gone = set().union(*[cols for t, cols in self.removed_columns.items()
-                                 if catalog.suffix_of(t) == catalog.suffix_of(rel)])
+            gone = set().union(
+                *[cols for t, cols in self.removed_columns.items() if catalog.suffix_of(t) == catalog.suffix_of(rel)]
+            )
         clean, _ = scrub_dictionary(content, gone) if isinstance(content, dict) else (content, [])
         write_json(self.out / rel, clean)
 
@@ -156,15 +168,22 @@ class ReleaseWriter:
                 description[key], done = redact_text(value, known, shift_days=self.policy.shift_days)
                 self._record_redactions(f"dataset_description.json: {key}", done)
             elif isinstance(value, list) and key not in _DESCRIPTION_AS_IS:
-                redacted = [redact_text(v, known, shift_days=self.policy.shift_days) if isinstance(v, str) else (v, None)
-                            for v in value]
+                redacted = [
+                    redact_text(v, known, shift_days=self.policy.shift_days) if isinstance(v, str) else (v, None)
+                    for v in value
+                ]
                 description[key] = [v for v, _ in redacted]
                 for _, done in redacted:
                     if done is not None:
                         self._record_redactions(f"dataset_description.json: {key}", done)
         if description.get("Authors"):
-            self.kept.append({"file": "dataset_description.json", "field": "Authors",
-                              "why": "the dataset's authors, published on purpose"})
+            self.kept.append(
+                {
+                    "file": "dataset_description.json",
+                    "field": "Authors",
+                    "why": "the dataset's authors, published on purpose",
+                }
+            )
         description["DatasetType"] = "raw"  # a release is a dataset, not derivatives
         description["GeneratedBy"] = [*description.get("GeneratedBy", []), generated_by]
         write_json(self.out / "dataset_description.json", description)
@@ -194,5 +213,7 @@ class ReleaseWriter:
         self.kept += [{"file": rel, "field": name, "why": why} for name in names]
 
     def removed_summary(self) -> tuple[dict, ...]:
-        return tuple({"where": kind, "name": name, "why": why, "files": n}
-                     for (kind, name, why), n in sorted(self.removed.items()))
+        return tuple(
+            {"where": kind, "name": name, "why": why, "files": n}
+            for (kind, name, why), n in sorted(self.removed.items())
+        )

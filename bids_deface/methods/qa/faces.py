@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +85,7 @@ def _models_dir() -> Path:
     return Path(face_recognition_models.__file__).parent / "models"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _dlib_model(name: str):
     """Load a dlib model once: ``cnn``, ``hog``, ``landmarks68``, ``landmarks5``, ``resnet``."""
     import dlib
@@ -109,7 +109,7 @@ def _dlib_model(name: str):
     return loader(str(path))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _haar_cascades() -> tuple | None:
     """OpenCV (frontal, profile) cascades, or None when this OpenCV has none.
 
@@ -165,8 +165,10 @@ def _dlib_cnn(grey: np.ndarray, upsample: int, max_size: int) -> list[tuple[tupl
         small = cv2.resize(grey, dsize, interpolation=cv2.INTER_AREA)
     found = _dlib_model("cnn")(_rgb(small), upsample)
     return [
-        (tuple(int(round(v / scale)) for v in (d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom())),
-         d.confidence)
+        (
+            tuple(int(round(v / scale)) for v in (d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom())),
+            d.confidence,
+        )
         for d in found
     ]
 
@@ -185,8 +187,11 @@ def _opencv_haar(grey: np.ndarray) -> list[tuple[str, tuple, float]]:
     min_size = (max(24, grey.shape[0] // 8),) * 2
     width = grey.shape[1]
     out = []
-    runs = [("opencv_haar", frontal, grey, False), ("opencv_haar_profile", profile, grey, False),
-            ("opencv_haar_profile", profile, np.ascontiguousarray(grey[:, ::-1]), True)]
+    runs = [
+        ("opencv_haar", frontal, grey, False),
+        ("opencv_haar_profile", profile, grey, False),
+        ("opencv_haar_profile", profile, np.ascontiguousarray(grey[:, ::-1]), True),
+    ]
     for name, cascade, picture, flipped in runs:
         boxes, _, weights = cascade.detectMultiScale3(
             picture, scaleFactor=1.1, minNeighbors=4, minSize=min_size, outputRejectLevels=True

@@ -25,8 +25,10 @@ def _array(img_or_array) -> np.ndarray:
 
 def _label_names(labels: dict) -> dict[str, int]:
     """Accept ``{name: value}`` or ``{value: name}``; return ``{name: value}``."""
-    return {(v if isinstance(k, (int, np.integer)) else k): int(k if isinstance(k, (int, np.integer)) else v)
-            for k, v in labels.items()}
+    return {
+        (v if isinstance(k, (int, np.integer)) else k): int(k if isinstance(k, (int, np.integer)) else v)
+        for k, v in labels.items()
+    }
 
 
 def feature_presence(original, defaced, features_dseg, labels: dict) -> dict[str, float]:
@@ -64,9 +66,7 @@ def feature_presence(original, defaced, features_dseg, labels: dict) -> dict[str
     if dseg.ndim == 4:
         dseg = dseg[..., 0]
     if not (orig.shape == after.shape == dseg.shape):
-        raise ValueError(
-            f"grids differ: original {orig.shape}, defaced {after.shape}, features {dseg.shape}"
-        )
+        raise ValueError(f"grids differ: original {orig.shape}, defaced {after.shape}, features {dseg.shape}")
     mask = head_mask(original)
     zooms = np.sqrt((original.affine[:3, :3] ** 2).sum(axis=0))
     depth = np.maximum(np.round(SHELL_MM / zooms).astype(int), 1)

@@ -26,9 +26,7 @@ LOGGER = logging.getLogger(__name__)
 DLIB_SAME_PERSON = 0.6
 
 
-def descriptor(
-    image: np.ndarray, detectors: Sequence[str] = ("dlib_cnn", "dlib_hog")
-) -> np.ndarray | None:
+def descriptor(image: np.ndarray, detectors: Sequence[str] = ("dlib_cnn", "dlib_hog")) -> np.ndarray | None:
     """128-D face descriptor of the most confident face in a picture, or None.
 
     Parameters
@@ -121,9 +119,18 @@ def reid_rates(
             other.extend(np.delete(dist, index[name]).tolist())
     rate = (lambda k: k / n_queries) if n_queries else (lambda k: float("nan"))
     measured = bool(n and n_queries)
-    reason = {} if measured else {"not_measured_reason": (
-        "no face was found on any original render: the detectors could not see the faces, so "
-        "re-identification was not measured" if not n else "no defaced render to match")}
+    reason = (
+        {}
+        if measured
+        else {
+            "not_measured_reason": (
+                "no face was found on any original render: the detectors could not see the faces, so "
+                "re-identification was not measured"
+                if not n
+                else "no defaced render to match"
+            )
+        }
+    )
     return {
         "measured": measured,
         **reason,

@@ -263,9 +263,7 @@ def _render(surface, affine, yaw_deg, pitch_deg, head_to_world, size, center_mm,
     return _shade(depth_map, step, size)
 
 
-def view_frame(
-    points: np.ndarray, toward: np.ndarray, right: np.ndarray, up: np.ndarray
-) -> tuple[np.ndarray, float]:
+def view_frame(points: np.ndarray, toward: np.ndarray, right: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, float]:
     """Centre (world mm) and square field of view (mm) that frame the points."""
     u, v = points @ right, points @ up
     (u0, u1), (v0, v1) = (u.min(), u.max()), (v.min(), v.max())
@@ -372,6 +370,5 @@ def render_views(
     """
     surface = surface_volume(img, mask)
     return {
-        name: _render(surface, img.affine, yaw, 0.0, head_to_world, size, None, None)
-        for name, yaw in views.items()
+        name: _render(surface, img.affine, yaw, 0.0, head_to_world, size, None, None) for name, yaw in views.items()
     }
