@@ -81,6 +81,24 @@ def metrics_path(output_dir: Path, image) -> Path:
     return output_dir / relative
 
 
+def image_outputs(output_dir: Path, image) -> list[Path]:
+    """The files the sinks write for a processed image besides its record: the defaced image, its
+    sidecar and the deface mask (the same names the sinks use)."""
+    base = {**image.entities, "subject": image.subject, "datatype": "anat"}
+    if image.session:
+        base["session"] = image.session
+    wanted = [{"desc": "defaced", "suffix": image.suffix, "extension": ".nii.gz"},
+              {"desc": "defaced", "suffix": image.suffix, "extension": ".json"},
+              {"modality": image.suffix, "desc": "deface", "suffix": "mask", "extension": ".nii.gz"}]
+    paths = []
+    for entities in wanted:
+        relative = build_path({**base, **entities}, path_patterns=PATH_PATTERNS, strict=False)
+        if relative is None:
+            raise ValueError(f"cannot name the outputs of {image.relpath}")
+        paths.append(output_dir / relative)
+    return paths
+
+
 def read_records(output_dir: Path) -> list[dict]:
     """Every per-image metrics record under ``output_dir``."""
     records = []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,25 +53,85 @@ class SessionPlan:
         return f"sub_{self.subject}" + (f"_ses_{self.session}" if self.session else "")
 
 
+#: Top-level folders pybids does not index (and the fingerprint does not list).
+IGNORED = ("code", "stimuli", "sourcedata", "models", "derivatives")
+FINGERPRINT_NAME = "bids_deface_fingerprint.txt"
+
+
+def dataset_fingerprint(bids_dir: Path, *, validate: bool = True) -> str:
+    """A digest of the dataset's file listing: names, sizes and modification times.
+
+    Folders pybids ignores (:data:`IGNORED`, dot folders such as ``.git``) are not
+    listed. A symlink counts with its target's size and time (a ``datalad get`` changes
+    them); a dangling one with its own.
+    """
+    digest = hashlib.sha256(f"{bids_dir.resolve()}\0validate={validate}\n".encode())
+    stack = [bids_dir]
+    entries = []
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                children = list(it)
+        except OSError as err:
+            entries.append(f"{folder}: unreadable ({err.strerror})")
+            continue
+        for entry in children:
+            rel = Path(entry.path).relative_to(bids_dir).as_posix()
+            if entry.name.startswith(".") or (folder == bids_dir and entry.name in IGNORED):
+                continue
+            if entry.is_dir():  # follows symlinks, as pybids does
+                stack.append(Path(entry.path))
+                continue
+            try:
+                info = os.stat(entry.path)
+            except OSError:
+                info = os.lstat(entry.path)
+            entries.append(f"{rel}\0{info.st_size}\0{info.st_mtime_ns}")
+    for line in sorted(entries):
+        digest.update(line.encode("utf-8", "surrogateescape") + b"\n")
+    return digest.hexdigest()
+
+
 def index_dataset(bids_dir: Path, *, database_path: Path | None = None, validate: bool = True):
-    """A pybids ``BIDSLayout`` of the input dataset; the database is cached in ``database_path``."""
+    """A pybids ``BIDSLayout`` of the input dataset; the database is cached in ``database_path``.
+
+    The cached database is reused only while the dataset's file listing is unchanged
+    (:func:`dataset_fingerprint`, stored beside it): a participant added, or a file
+    changed, since the last run with the same work folder is indexed again.
+    """
     from bids.layout import BIDSLayout, BIDSLayoutIndexer
     from bids.exceptions import BIDSValidationError
 
     if not (bids_dir / "dataset_description.json").is_file():
         raise DatasetError(f"{bids_dir}: not a BIDS dataset (no dataset_description.json)")
     kwargs = {}
+    fingerprint_file = fingerprint = None
     if database_path is not None:
         database_path.mkdir(parents=True, exist_ok=True)
+        fingerprint_file = database_path / FINGERPRINT_NAME
+        fingerprint = dataset_fingerprint(bids_dir, validate=validate)
+        try:
+            cached = fingerprint_file.read_text().strip()
+        except OSError:
+            cached = None
         kwargs["database_path"] = database_path
-    indexer = BIDSLayoutIndexer(
-        validate=validate,
-        ignore=("code", "stimuli", "sourcedata", "models", "derivatives", re.compile(r"^\.")),
-    )
+        kwargs["reset_database"] = cached != fingerprint
+        if cached != fingerprint:
+            if cached is not None:
+                LOGGER.info("%s: the dataset changed since it was indexed; indexing it again", bids_dir)
+            fingerprint_file.unlink(missing_ok=True)  # written again once the new index is complete
+    indexer = BIDSLayoutIndexer(validate=validate, ignore=(*IGNORED, re.compile(r"^\.")))
     try:
-        return BIDSLayout(str(bids_dir), indexer=indexer, **kwargs)
+        layout = BIDSLayout(str(bids_dir), indexer=indexer, **kwargs)
     except (BIDSValidationError, ValueError) as err:
         raise DatasetError(f"{bids_dir}: cannot index the dataset ({err})") from err
+    if fingerprint_file is not None:
+        from .methods.io import atomic_path
+
+        with atomic_path(fingerprint_file) as tmp:
+            tmp.write_text(fingerprint + "\n")
+    return layout
 
 
 def _filters_for(suffix: str, bids_filters: dict) -> dict:
@@ -151,6 +213,50 @@ def collect_sessions(
     if not plans:
         raise DatasetError(f"{layout.root}: no anatomical images ({', '.join(suffixes)}) for the selected participants")
     return plans
+
+
+def unavailable_reason(path: Path) -> str | None:
+    """Why an image's content cannot be read at all, or None when it can be opened.
+
+    A dangling symlink is what a git-annex (DataLad) dataset holds for a file whose
+    content was not fetched: pybids indexes it, but nothing can read it.
+    """
+    if path.is_symlink() and not path.exists():
+        return "content not present (a dangling symlink, e.g. a git-annex file: run `datalad get`)"
+    if not path.exists():
+        return "file does not exist"
+    if not path.is_file():
+        return "not a regular file"
+    if not os.access(path, os.R_OK):
+        return "file is not readable (permission denied)"
+    return None
+
+
+def split_unavailable(plans: list[SessionPlan]) -> tuple[list[SessionPlan], list[tuple[AnatImage, str]]]:
+    """Take out the images whose content cannot be read (with the reason for each).
+
+    A session keeps its other images, with a reference chosen again among them; a
+    session left with none is dropped. No graph node is built for a taken-out image.
+    """
+    kept: list[SessionPlan] = []
+    unavailable: list[tuple[AnatImage, str]] = []
+    for plan in plans:
+        available = []
+        for image in plan.images:
+            reason = unavailable_reason(image.path)
+            if reason is None:
+                available.append(image)
+            else:
+                unavailable.append((image, f"{image.relpath}: {reason}"))
+        if not available:
+            continue
+        if len(available) == len(plan.images):
+            kept.append(plan)
+            continue
+        reference = choose_reference(available)
+        ordered = (reference, *[i for i in available if i != reference])
+        kept.append(SessionPlan(subject=plan.subject, session=plan.session, reference=reference, images=ordered))
+    return kept, unavailable
 
 
 def _voxel_volume(path: Path) -> float:

@@ -100,6 +100,7 @@ def site(tmp_path_factory):
     for subject in ("01", "02"):
         generate_participant_report(out, subject, run_uuid="browser-test")
     (root / "bids").mkdir()
+    (root / "bids" / "dataset_description.json").write_text('{"Name": "b", "BIDSVersion": "1.10.0"}')
     code = main([str(root / "bids"), str(out), "group", "-w", str(root / "work")])
     assert code == 1  # the injected face failure
     shots = Path(os.environ.get("BIDS_DEFACE_SCREENSHOTS") or root / "screenshots")

@@ -22,6 +22,7 @@ except ImportError:  # tests/ is not a package
 def _run_group(tmp_path, records, *args):
     out = make_outputs(tmp_path / "out", {}, records)
     (tmp_path / "bids").mkdir(exist_ok=True)
+    (tmp_path / "bids" / "dataset_description.json").write_text('{"Name": "g", "BIDSVersion": "1.10.0"}')
     code = main([str(tmp_path / "bids"), str(out), "group", "-w", str(tmp_path / "work"), *args])
     return code, out
 
@@ -75,6 +76,7 @@ def test_fail_on_chooses_which_checks_fail_the_run(tmp_path):
 
 def test_group_without_records_is_a_usage_error(tmp_path):
     (tmp_path / "bids").mkdir()
+    (tmp_path / "bids" / "dataset_description.json").write_text('{"Name": "g", "BIDSVersion": "1.10.0"}')
     (tmp_path / "out").mkdir()
     assert main([str(tmp_path / "bids"), str(tmp_path / "out"), "group", "-w", str(tmp_path / "work")]) == 2
 

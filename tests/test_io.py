@@ -6,13 +6,19 @@ import pytest
 
 from bids_deface.methods.deface.removal import apply_removal
 from bids_deface.methods.errors import InputImageError
-from bids_deface.methods.io import load_image, raw_data, stored_zero, write_raw
+from bids_deface.methods.io import (
+    check_image,
+    load_image,
+    raw_data,
+    stored_zero,
+    write_raw,
+)
 
 
 def _image(shape=(20, 22, 24), dtype=np.int16, affine=None):
     rng = np.random.default_rng(0)
     data = rng.integers(1, 1000, size=shape).astype(dtype)
-    return nib.Nifti1Image(data, np.diag([1.0, 1.1, 1.2, 1.0]) if affine is None else affine)
+    return nib.Nifti1Image(data, np.diag([4.0, 4.4, 4.8, 1.0]) if affine is None else affine)
 
 
 def test_missing_file_names_the_path(tmp_path):
@@ -70,6 +76,44 @@ def test_bad_affines(tmp_path, rows, match):
     assert str(path) in str(err.value)
 
 
+def test_small_field_of_view_is_rejected_with_its_extent(tmp_path):
+    """40^3 voxels of 0.3 mm (12 mm across) crashed ANTs' affine initializer; it is an input error now."""
+    path = tmp_path / "sub-01_T1w.nii.gz"
+    _image(shape=(40, 40, 40), affine=np.diag([0.3, 0.3, 0.3, 1.0])).to_filename(path)
+    with pytest.raises(InputImageError, match=r"field of view 12 x 12 x 12 mm cannot hold a head "
+                       r"\(at least 60 mm needed on 2 axes\)") as err:
+        load_image(path)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize(("shape", "voxel_mm", "accepted"), [
+    ((64, 64, 64), (1.0, 1.0, 1.0), True),      # a small child's head, 64 mm each way
+    ((96, 96, 20), (2.0, 2.0, 2.0), True),      # a partial-coverage slab: 192 x 192 x 40 mm
+    ((30, 200, 30), (2.0, 1.0, 2.0), True),     # 60 x 200 x 60 mm: exactly the bound on two axes
+    ((96, 20, 20), (2.0, 2.0, 2.0), False),     # a rod: 192 x 40 x 40 mm
+    ((29, 29, 300), (2.0, 2.0, 1.0), False),    # 58 x 58 x 300 mm
+])
+def test_field_of_view_bound(shape, voxel_mm, accepted):
+    img = nib.Nifti1Image(np.ones(shape, np.int8), np.diag([*voxel_mm, 1.0]))
+    if accepted:
+        check_image(img)
+    else:
+        with pytest.raises(InputImageError, match="cannot hold a head"):
+            check_image(img)
+
+
+def test_field_of_view_uses_the_affine_of_an_oblique_image():
+    """The extent along a voxel axis is the length of the affine's column, whatever the rotation."""
+    angle = np.deg2rad(30)
+    rotation = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    affine = np.eye(4)
+    affine[:3, :3] = rotation @ np.diag([0.3, 0.3, 0.3])
+    with pytest.raises(InputImageError, match="field of view 12 x 12 x 12 mm"):
+        check_image(nib.Nifti1Image(np.ones((40, 40, 40), np.int8), affine))
+    affine[:3, :3] = rotation @ np.diag([2.0, 2.0, 2.0])
+    check_image(nib.Nifti1Image(np.ones((40, 40, 40), np.int8), affine))
+
+
 def test_write_raw_is_bit_exact_outside_the_mask(tmp_path):
     img = _image()
     img.header.set_slope_inter(2.0, 5.0)
@@ -108,7 +152,7 @@ def test_deface_keeps_decoded_values_outside_the_mask(tmp_path, dtype, scaling, 
     info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
     high = 100 if info is None else min(info.max, 2000)
     img = nib.Nifti1Image(rng.integers(max(0, 0 if info is None else info.min), high, shape).astype(dtype),
-                          np.diag([1.0, 1.0, 1.2, 1.0]))
+                          np.diag([4.0, 4.0, 4.8, 1.0]))
     if scaling:
         img.header.set_slope_inter(*scaling)
     src = tmp_path / "src.nii.gz"

@@ -28,8 +28,8 @@ def _label(value: str) -> str:
     for prefix in ("sub-", "ses-"):
         if value.startswith(prefix):
             value = value[len(prefix):]
-    if not value or not value.isalnum():
-        raise argparse.ArgumentTypeError(f"invalid BIDS label {value!r} (letters and digits only)")
+    if not value or not (value.isascii() and value.isalnum()):  # str.isalnum alone accepts any script's letters
+        raise argparse.ArgumentTypeError(f"invalid BIDS label {value!r} (ASCII letters and digits only: [a-zA-Z0-9])")
     return value
 
 
@@ -158,7 +158,7 @@ def _check_paths(parser: argparse.ArgumentParser, opts: argparse.Namespace) -> N
     output_dir = opts.output_dir.expanduser().absolute()
     if not bids_dir.is_dir():
         parser.error(f"{bids_dir}: the BIDS dataset folder does not exist")
-    if opts.analysis_level == "participant" and not (bids_dir / "dataset_description.json").is_file():
+    if not (bids_dir / "dataset_description.json").is_file():  # both levels: the group level names it too
         parser.error(f"{bids_dir}: not a BIDS dataset (no dataset_description.json)")
     resolved_in, resolved_out = bids_dir.resolve(), output_dir.resolve()
     if resolved_out == resolved_in or resolved_in in resolved_out.parents:
@@ -168,6 +168,9 @@ def _check_paths(parser: argparse.ArgumentParser, opts: argparse.Namespace) -> N
         release = opts.release_dir.expanduser().absolute().resolve()
         if release in (resolved_in, resolved_out) or resolved_in in release.parents:
             parser.error(f"{opts.release_dir}: the release folder must be outside the input dataset and the output folder")
+        if resolved_out in release.parents or release in resolved_out.parents:
+            parser.error(f"{opts.release_dir}: the release folder must not be inside the output folder {output_dir}, "
+                         "nor hold it (the output folder holds face renders, which must never be shared)")
     if opts.impact == "freesurfer":
         if shutil.which("recon-all") is None:
             parser.error("--impact freesurfer needs FreeSurfer's recon-all on PATH (not found); "

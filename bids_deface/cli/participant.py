@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
 
 from .. import __version__
 from ..config import Config
-from ..derivatives import metrics_path, read_records, write_dataset_description, write_json
-from ..layout import SessionPlan, collect_sessions, index_dataset
+from ..derivatives import image_outputs, metrics_path, write_dataset_description, write_json
+from ..layout import AnatImage, SessionPlan, collect_sessions, index_dataset, split_unavailable
 from ..methods.record import error_record, tally
-from .crashes import read_crashes
+from .crashes import Crash, read_crashes
 from .progress import Progress, count_nodes
 from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK
 
@@ -51,18 +52,47 @@ def run_participant_level(config: Config, planned: tuple | None = None) -> int:
     layout, plans = planned or plan_participant_level(config)
     write_dataset_description(ex.output_dir, ex.bids_dir)
     config.to_file(ex.log_dir / f"config_{ex.run_uuid}.json")
+    subjects = sorted({plan.subject for plan in plans})
+    plans, unavailable = split_unavailable(plans)  # no graph node for an image nothing can read
     images = [image for plan in plans for image in plan.images]
-    LOGGER.info("%d participant(s), %d session(s), %d image(s) to deface",
-                len({p.subject for p in plans}), len(plans), len(images))
+    LOGGER.info("%d participant(s), %d session(s), %d image(s) to deface%s", len(subjects), len(plans), len(images),
+                f", {len(unavailable)} image(s) that cannot be read" if unavailable else "")
     sidecars = {str(image.path): sidecar_for(layout, image, wf_opts) for image in images}
 
+    crash_dir = ex.log_dir / ex.run_uuid
+    stopped = _run_graph(config, plans, sidecars, crash_dir) if plans else None
+    code = account_for_images(plans, ex.output_dir, crash_dir, wf_opts.fail_on, unavailable=unavailable,
+                              stopped=stopped)
+    from ..reports.participant import generate_participant_report
+
+    for subject in subjects:
+        try:
+            path = generate_participant_report(ex.output_dir, subject, options=wf_opts, run_uuid=ex.run_uuid,
+                                               log_dir=crash_dir)
+            LOGGER.info("sub-%s: report %s", subject, path)
+        except Exception:  # noqa: BLE001 - a report bug must not hide the defacing results
+            LOGGER.exception("sub-%s: could not write the participant report", subject)
+            code = EXIT_INTERNAL
+    if wf_opts.release_dir is not None:
+        from .release import write_release
+
+        if not write_release(config):
+            code = max(code, EXIT_FAILED)
+    return code
+
+
+def _run_graph(config: Config, plans: list[SessionPlan], sidecars: dict, crash_dir: Path) -> str | None:
+    """Build the graph of the planned images and run it; failures are read from the crash files.
+
+    Returns why the run stopped before every step was tried, or None.
+    """
+    ex, wf_opts = config.execution, config.workflow
     from ..workflows.base import init_bids_deface_wf
 
     workflow = init_bids_deface_wf(
         sessions=plans, output_dir=ex.output_dir, work_dir=ex.work_dir, options=wf_opts, sidecars=sidecars,
         omp_nthreads=config.nipype.resolved_omp_nthreads(),
     )
-    crash_dir = ex.log_dir / ex.run_uuid
     workflow.config["execution"].update({
         "crashdump_dir": str(crash_dir),
         "crashfile_format": "txt",
@@ -81,59 +111,81 @@ def run_participant_level(config: Config, planned: tuple | None = None) -> int:
     if config.nipype.plugin in ("Linear", "MultiProc", "LegacyMultiProc"):
         progress = Progress(total=count_nodes(workflow))
         plugin_args.setdefault("status_callback", progress)
+    plugin = config.nipype.plugin
+    if plugin == "MultiProc":  # survives a worker that dies; workers die with the run
+        from .pool import MultiProcPlugin
+
+        plugin = MultiProcPlugin(plugin_args=plugin_args)
     try:
-        workflow.run(plugin=config.nipype.plugin, plugin_args=plugin_args)
+        workflow.run(plugin=plugin, plugin_args=plugin_args)
     except RuntimeError as err:
-        LOGGER.warning("some steps failed; details follow (%s)", str(err).splitlines()[0])
+        LOGGER.warning("some steps failed; details follow (%s)", (str(err).splitlines() or [""])[0])
+    except OSError as err:  # e.g. no space left for nipype's own files: the steps not run are errors
+        LOGGER.error("the workflow stopped: %s", err)
+        return f"the workflow stopped ({err})"
     finally:
         if "status_callback" in plugin_args:
             plugin_args["status_callback"].finish()
-    code = account_for_images(plans, ex.output_dir, crash_dir, wf_opts.fail_on)
-    from ..reports.participant import generate_participant_report
-
-    for subject in sorted({plan.subject for plan in plans}):
-        try:
-            path = generate_participant_report(ex.output_dir, subject, options=wf_opts, run_uuid=ex.run_uuid,
-                                               log_dir=crash_dir)
-            LOGGER.info("sub-%s: report %s", subject, path)
-        except Exception:  # noqa: BLE001 - a report bug must not hide the defacing results
-            LOGGER.exception("sub-%s: could not write the participant report", subject)
-            code = EXIT_INTERNAL
-    if wf_opts.release_dir is not None:
-        from .release import write_release
-
-        if not write_release(config):
-            code = max(code, EXIT_FAILED)
-    return code
+    return None
 
 
-def account_for_images(plans: list[SessionPlan], output_dir: Path, crash_dir: Path, fail_on) -> int:
-    """Every planned image has a metrics record: written by the graph, or an error record here."""
+def _error(output_dir: Path, image: AnatImage, reason: str, stage: str = "") -> dict:
+    """The error record of an image, written in place of any record it had."""
+    record = error_record(image.relpath, reason, stage=stage)
+    record.update({"subject": image.subject, "session": image.session or "", "suffix": image.suffix})
+    path = metrics_path(output_dir, image)
+    LOGGER.error("%s: %s", image.relpath, record["reason"])
+    try:
+        path.unlink(missing_ok=True)  # a record that says otherwise must not stay, even if this one cannot be written
+        write_json(path, record)
+    except OSError as err:
+        LOGGER.error("%s: cannot write the error record (%s)", path, err)
+    return record
+
+
+def _crash_for(crashes: list[Crash], plan: SessionPlan, image: AnatImage) -> Crash | None:
+    """The first crash of a node of this image's subgraph, else of its session's own steps."""
+    reasons = [c for c in crashes if f"{image.key}_wf" in c.node.split(".")]
+    if not reasons:  # a session-level step (the template registration) failed
+        reasons = [c for c in crashes if f"{plan.key}_wf" in c.node.split(".")
+                   and not any(f"{i.key}_wf" in c.node.split(".") for i in plan.images)]
+    return reasons[0] if reasons else None
+
+
+def account_for_images(plans: list[SessionPlan], output_dir: Path, crash_dir: Path, fail_on,
+                       unavailable: list[tuple[AnatImage, str]] = (), stopped: str | None = None) -> int:
+    """Every planned image has a metrics record: written by the graph, or an error record here.
+
+    The graph's record stands only when no node of the image's subgraph crashed (a report or
+    a sink included: an output that could not be written is an error of the image) and every
+    output it names is on disk. ``unavailable``: images taken out before the graph was built,
+    with the reason. ``stopped``: why the workflow stopped before every step was tried.
+    """
+    records = [_error(output_dir, image, reason, stage="input") for image, reason in unavailable]
     crashes = read_crashes(crash_dir)
-    internal = False
+    internal = stopped is not None
     for plan in plans:
         for image in plan.images:
             path = metrics_path(output_dir, image)
-            if path.exists():
-                continue
-            reasons = [c for c in crashes if f"{image.key}_wf" in c.node.split(".")]
-            if not reasons:  # a session-level step (the template registration) failed
-                reasons = [c for c in crashes if f"{plan.key}_wf" in c.node.split(".")
-                           and not any(f"{i.key}_wf" in c.node.split(".") for i in plan.images)]
-            if reasons:
-                crash = reasons[0]
-                reason = crash.message
+            crash = _crash_for(crashes, plan, image)
+            if crash is not None:
                 internal |= not crash.expected
-                stage = crash.node.rsplit(".", 1)[-1]
-            else:
-                reason, stage = "not processed (an earlier step failed or the run was interrupted)", ""
-            record = error_record(image.relpath, reason, stage=stage)
-            record.update({"subject": image.subject, "session": image.session or "", "suffix": image.suffix})
-            write_json(path, record)
-            LOGGER.error("%s: %s", image.relpath, record["reason"])
+                records.append(_error(output_dir, image, crash.message, stage=crash.node.rsplit(".", 1)[-1]))
+                continue
+            try:
+                record = json.loads(path.read_text())
+            except FileNotFoundError:
+                why = f"the workflow stopped before it ({stopped})" if stopped else "an earlier step failed or the run was interrupted"
+                records.append(_error(output_dir, image, f"not processed ({why})"))
+                continue
+            except (OSError, json.JSONDecodeError) as err:
+                records.append(_error(output_dir, image, f"{path}: unreadable metrics record ({err})"))
+                continue
+            missing = [p for p in image_outputs(output_dir, image) if not p.is_file()]
+            if missing and record.get("status") != "error":
+                record = _error(output_dir, image, f"output not written: {', '.join(map(str, missing))}", stage="outputs")
+            records.append(record)
 
-    selected = {image.relpath for plan in plans for image in plan.images}
-    records = [r for r in read_records(output_dir) if r.get("source_file") in selected]
     counted = tally(records, fail_on)
     for record in records:
         LOGGER.info("%-60s %s%s", record["source_file"], record["status"].upper(),

@@ -26,6 +26,10 @@ LOGGER = logging.getLogger(__name__)
 
 #: Smallest extent (voxels) along each of the three spatial axes we accept.
 MIN_SPATIAL_VOXELS = 8
+#: Smallest field of view (mm) an image must cover on at least :data:`MIN_HEAD_AXES` of its
+#: voxel axes to hold a head (see :func:`check_field_of_view`).
+MIN_HEAD_EXTENT_MM = 60.0
+MIN_HEAD_AXES = 2
 
 
 def load_image(path: str | os.PathLike, *, read_data: bool = True) -> nib.Nifti1Image:
@@ -88,6 +92,35 @@ def check_image(img: nib.Nifti1Image, path: str | os.PathLike | None = None) -> 
     zooms = np.asarray(img.header.get_zooms()[:3], dtype=float)
     if np.any(zooms <= 0) or not np.isfinite(zooms).all():
         raise InputImageError(path, f"voxel sizes must be positive, got {tuple(zooms)}")
+    check_field_of_view(img, path)
+
+
+def check_field_of_view(img: nib.Nifti1Image, path: str | os.PathLike | None = None) -> None:
+    """Reject an image whose physical extent cannot hold a head.
+
+    The extent along each voxel axis is the number of voxels times the voxel spacing the
+    affine gives (the length of its column). At least :data:`MIN_HEAD_AXES` (2) axes must
+    cover :data:`MIN_HEAD_EXTENT_MM` (60 mm). The bound is lenient on purpose:
+
+    * the smallest heads bids_deface should take, preterm neonates, are about 60-70 mm
+      across (biparietal diameter) and 80-90 mm front to back;
+    * a partial-coverage slab of a real head (e.g. a hippocampal T2w: 20-30 slices, 40-60
+      mm thick) still covers 150 mm or more in plane: two axes;
+    * the template registration works on a 4 mm copy: 60 mm is 15 samples, while a
+      12 mm cube (40 voxels of 0.3 mm) is 3, on which ANTs' affine initializer crashes
+      the process instead of failing (a segmentation fault, not an exception).
+
+    Raises
+    ------
+    InputImageError
+        Naming the field of view in mm and the bound.
+    """
+    spacing = np.linalg.norm(np.asarray(img.affine, dtype=float)[:3, :3], axis=0)
+    extent = np.asarray(img.shape[:3], dtype=float) * spacing
+    if np.sum(extent >= MIN_HEAD_EXTENT_MM) < MIN_HEAD_AXES:
+        shown = " x ".join(f"{e:.3g}" for e in extent)
+        raise InputImageError(path, f"field of view {shown} mm cannot hold a head (at least "
+                                    f"{MIN_HEAD_EXTENT_MM:g} mm needed on {MIN_HEAD_AXES} axes)")
 
 
 def raw_data(img: nib.Nifti1Image) -> np.ndarray:

@@ -1,0 +1,33 @@
+"""Die with the parent process (Linux ``PR_SET_PDEATHSIG``); standard library only, no side effects.
+
+Used by :mod:`bids_deface.cli.pool` in every worker, and by :mod:`._forkserver_preload`
+in the multiprocessing forkserver.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import signal
+import sys
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> bool:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux only).
+
+    Returns whether it was set. A parent already gone (this process was re-parented
+    before the request took effect) ends this process at once.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    parent = os.getppid()
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return False
+    if os.getppid() != parent:
+        os._exit(1)
+    return True
+

@@ -1,0 +1,89 @@
+"""nipype's MultiProc plugin, made to survive a worker that dies and to die with the run.
+
+nipype's plugin waits forever when a worker process is killed (a segmentation fault,
+the kernel's out-of-memory killer): the pool breaks, the future of every task in flight
+fails with ``BrokenProcessPool``, the plugin's result callback raises inside the pool's
+thread, and the scheduler loop polls for results that never come, at 0% CPU.
+
+Here a failed future is a failed node (a crash file naming the cause: the dependent
+nodes are not run, the images are accounted for as errors) and a broken pool is
+replaced, so that the other images go on.
+
+Workers also die with the run (Linux): the forkserver and each worker ask the kernel
+for SIGKILL when their parent dies (``PR_SET_PDEATHSIG``). Without it, a ``kill -9`` of
+the main process leaves the forkserver and its workers behind: every worker holds the
+pipe that would tell the forkserver its client is gone, and waits on a task queue
+whose writing end it holds itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from traceback import format_exception
+
+from nipype.pipeline.plugins.multiproc import MultiProcPlugin as _NipypeMultiProc
+from nipype.pipeline.plugins.multiproc import process_initializer
+
+from .deathsig import die_with_parent
+
+LOGGER = logging.getLogger("bids_deface")
+#: Imported by the forkserver when it starts: it then dies with the main process.
+FORKSERVER_PRELOAD = "bids_deface.cli._forkserver_preload"
+
+
+class WorkerDiedError(RuntimeError):
+    """A worker process ended without returning (killed, out of memory, crashed)."""
+
+
+def _worker_initializer(cwd: str) -> None:
+    process_initializer(cwd)
+    die_with_parent()
+
+
+class MultiProcPlugin(_NipypeMultiProc):
+    """nipype's MultiProc with the two fixes above.
+
+    The class keeps nipype's name: nipype derives the plugin's name from it
+    (``MultiProc``) wherever it records which plugin ran a node.
+    """
+
+    def __init__(self, plugin_args=None):
+        super().__init__(plugin_args=plugin_args)
+        self.pool.shutdown(wait=False)  # nipype's pool (no process started yet): ours has the initializer
+        self._mp_context = mp.get_context(self.plugin_args.get("mp_context"))
+        if self._mp_context.get_start_method() == "forkserver":
+            # the forkserver starts with the first worker; it imports these modules first
+            self._mp_context.set_forkserver_preload(["__main__", FORKSERVER_PRELOAD])
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.processors, initializer=_worker_initializer,
+                                   initargs=(self._cwd,), mp_context=self._mp_context)
+
+    def _submit_job(self, node, updatehash=False):
+        try:
+            return super()._submit_job(node, updatehash=updatehash)
+        except BrokenProcessPool:
+            LOGGER.warning("a worker process died; starting new workers for the steps that remain")
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._new_pool()
+            return super()._submit_job(node, updatehash=updatehash)
+
+    def _get_result(self, taskid):
+        result = self._taskresult.get(taskid)
+        future = self._task_obj.get(taskid)
+        if result is None and future is not None and future.done() and future.exception() is not None:
+            cause = future.exception()
+            message = ("a worker process died (killed or out of memory)" if isinstance(cause, BrokenProcessPool)
+                       else f"the worker's result was lost ({type(cause).__name__}: {cause})")
+            error = WorkerDiedError(message)
+            error.__cause__ = cause
+            return {"result": None, "taskid": taskid, "traceback": format_exception(error)}
+        return result
+
+    def _async_callback(self, args):
+        if args.exception() is None:  # a failed future is read by _get_result, not raised in the pool's thread
+            super()._async_callback(args)

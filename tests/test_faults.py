@@ -1,0 +1,326 @@
+"""Robustness (issue 18): things broken for real, and the run still accounts for every image.
+
+A dangling symlink (an annexed file whose content is not present), a field of view too
+small to hold a head, a participant added between two runs with the same work folder.
+Synthetic data only: the pydeface template head on a 3 mm grid.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from phantoms import template_head
+
+from bids_deface.cli.run import main
+
+pytestmark = pytest.mark.xdist_group("faults")
+
+DANGLING = "content not present (a dangling symlink, e.g. a git-annex file: run `datalad get`)"
+
+
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append((record.levelno, record.getMessage()))
+
+
+def _main(argv):
+    messages = _Collect()
+    logger = logging.getLogger("bids_deface")
+    logger.addHandler(messages)
+    try:
+        return main(argv), messages.lines
+    finally:
+        logger.removeHandler(messages)
+
+
+def _bids(root, subjects=("01",)):
+    bids = root / "bids"
+    bids.mkdir(parents=True)
+    (bids / "dataset_description.json").write_text(json.dumps({"Name": "faults", "BIDSVersion": "1.10.0"}))
+    head = template_head(3.0)
+    for subject in subjects:
+        (bids / f"sub-{subject}" / "anat").mkdir(parents=True)
+        head.to_filename(bids / f"sub-{subject}" / "anat" / f"sub-{subject}_T1w.nii.gz")
+    return bids
+
+
+def _args(root, *extra):
+    return ["--skip-bids-validation", "--impact", "none", "-w", str(root / "work"), "--nprocs", "2", *extra]
+
+
+def _record(out, subject, suffix="T1w"):
+    matches = list(out.glob(f"sub-{subject}/anat/sub-{subject}_mod-{suffix}_desc-deface_metrics.json"))
+    assert len(matches) == 1, f"sub-{subject}: {matches}"
+    return json.loads(matches[0].read_text())
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory, hash_tree):
+    """sub-01 a good head; sub-02 a dangling annex symlink; sub-03 a 12 mm field of view."""
+    root = tmp_path_factory.mktemp("faults")
+    bids = _bids(root)
+    (bids / "sub-02" / "anat").mkdir(parents=True)
+    os.symlink(".git/annex/objects/XX/missing", bids / "sub-02" / "anat" / "sub-02_T1w.nii.gz")
+    (bids / "sub-03" / "anat").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    small = nib.Nifti1Image(rng.integers(1, 500, (40, 40, 40)).astype(np.int16), np.diag([0.3, 0.3, 0.3, 1.0]))
+    small.to_filename(bids / "sub-03" / "anat" / "sub-03_T1w.nii.gz")
+    before = hash_tree(bids)
+    code, log = _main([str(bids), str(root / "out"), "participant", *_args(root)])
+    return {"root": root, "bids": bids, "out": root / "out", "code": code, "log": log, "before": before}
+
+
+def test_dangling_symlink_is_an_error_record_and_the_others_run(first):
+    assert first["code"] == 1
+    record = _record(first["out"], "02")
+    assert record["status"] == "error"
+    assert record["reason"] == f"input: sub-02/anat/sub-02_T1w.nii.gz: {DANGLING}"
+    assert _record(first["out"], "01")["status"] == "pass"
+    assert any(level == logging.ERROR and DANGLING in line for level, line in first["log"])
+
+
+def test_dangling_symlink_builds_no_graph_node(first):
+    assert not list((first["root"] / "work").rglob("sub_02*"))
+
+
+def test_small_field_of_view_is_an_input_error_with_its_extent(first):
+    record = _record(first["out"], "03")
+    assert record["status"] == "error"
+    assert "sub-03_T1w.nii.gz: field of view 12 x 12 x 12 mm cannot hold a head" in record["reason"]
+    assert "(at least 60 mm needed on 2 axes)" in record["reason"]
+
+
+def test_input_is_never_written(first, hash_tree):
+    assert hash_tree(first["bids"]) == first["before"]
+    assert os.readlink(first["bids"] / "sub-02" / "anat" / "sub-02_T1w.nii.gz") == ".git/annex/objects/XX/missing"
+
+
+@pytest.fixture(scope="module")
+def rerun(first):
+    """sub-04 added after the first run; the same work folder (and its cached pybids database)."""
+    bids, root = first["bids"], first["root"]
+    (bids / "sub-04" / "anat").mkdir(parents=True)
+    shutil.copy(bids / "sub-01" / "anat" / "sub-01_T1w.nii.gz", bids / "sub-04" / "anat" / "sub-04_T1w.nii.gz")
+    code, log = _main([str(bids), str(first["out"]), "participant", *_args(root, "--participant-label", "04")])
+    return {"code": code, "log": log}
+
+
+def test_participant_added_since_the_last_run_is_found_and_processed(first, rerun):
+    assert rerun["code"] == 0, rerun["log"]
+    record = _record(first["out"], "04")
+    assert record["status"] == "pass"
+    assert record["source_file"] == "sub-04/anat/sub-04_T1w.nii.gz"
+    assert (first["out"] / "sub-04" / "anat" / "sub-04_desc-defaced_T1w.nii.gz").is_file()
+    assert any("the dataset changed since it was indexed" in line for _, line in rerun["log"])
+
+
+# -- processes killed for real: the run is a subprocess under a timeout, so a hang fails the test --
+
+ROOT = Path(__file__).resolve().parents[1]
+HANG = 300  # seconds; the runs below take well under a minute after the kill
+
+
+def _ppids() -> dict[int, int]:
+    ppids = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        ppids[int(stat.parent.name)] = int(text.rsplit(")", 1)[1].split()[1])
+    return ppids
+
+
+def _descendants(pid: int) -> list[int]:
+    ppids, found, todo = _ppids(), [], [pid]
+    while todo:
+        parent = todo.pop()
+        children = [p for p, pp in ppids.items() if pp == parent]
+        found += children
+        todo += children
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _start(bids, root, *extra):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    log = open(root / "run.log", "w")  # noqa: SIM115 - closed by _finish
+    proc = subprocess.Popen([sys.executable, "-m", "bids_deface.cli.run", str(bids), str(root / "out"), "participant",
+                             *_args(root, *extra)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    proc.log = log
+    return proc
+
+
+def _worker_running(proc, node: str, timeout: float = 240.0) -> tuple[int, str]:
+    """(pid, working directory) of the worker that runs ``node`` (nipype runs a node in its folder)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        for pid in _descendants(proc.pid):
+            try:
+                cwd = os.readlink(f"/proc/{pid}/cwd")
+            except OSError:
+                continue
+            if cwd.endswith(f"/{node}"):
+                return pid, cwd
+        time.sleep(0.2)
+    _finish(proc, 1)
+    pytest.fail(f"no worker ran {node} (exit {proc.returncode}): {Path(proc.log.name).read_text()[-3000:]}")
+
+
+def _finish(proc, timeout: float) -> str:
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # our own run's process group
+        proc.wait()
+        pytest.fail(f"the run hung for {timeout:.0f} s")
+    finally:
+        proc.log.close()
+    return Path(proc.log.name).read_text()
+
+
+@pytest.fixture(scope="module")
+def killed_worker(tmp_path_factory):
+    """Two participants, one worker; the worker registering the first template is SIGKILLed."""
+    root = tmp_path_factory.mktemp("killed")
+    bids = _bids(root, ("01", "02"))
+    proc = _start(bids, root, "--nprocs", "1")
+    pid, cwd = _worker_running(proc, "register_template")
+    victim = re.search(r"sub_(\d+)_wf", cwd).group(1)
+    os.kill(pid, signal.SIGKILL)
+    log = _finish(proc, HANG)
+    return {"out": root / "out", "code": proc.returncode, "log": log, "victim": victim}
+
+
+def test_killed_worker_ends_the_run_with_exit_3(killed_worker):
+    assert killed_worker["code"] == 3, killed_worker["log"][-3000:]
+
+
+def test_killed_worker_image_is_an_error_and_the_other_participant_passes(killed_worker):
+    victim = killed_worker["victim"]
+    other = ({"01", "02"} - {victim}).pop()
+    record = _record(killed_worker["out"], victim)
+    assert record["status"] == "error"
+    assert "a worker process died (killed or out of memory)" in record["reason"]
+    assert record["reason"].startswith("register_template: ")
+    assert _record(killed_worker["out"], other)["status"] == "pass", killed_worker["log"][-3000:]
+
+
+def test_workers_die_with_the_main_process(tmp_path):
+    """kill -9 of the main process: the forkserver and its workers do not survive it."""
+    bids = _bids(tmp_path)
+    proc = _start(bids, tmp_path)
+    worker, _ = _worker_running(proc, "register_template")
+    family = _descendants(proc.pid)
+    assert worker in family and len(family) >= 2  # the forkserver and the worker at least
+    os.kill(proc.pid, signal.SIGKILL)
+    _finish(proc, 30)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(_alive(p) for p in family):
+        time.sleep(0.2)
+    survivors = [p for p in family if _alive(p)]
+    for pid in survivors:  # do not leave them behind for the next test
+        os.kill(pid, signal.SIGKILL)
+    assert not survivors, f"orphans after kill -9 of the run: {survivors}"
+
+
+# -- usage errors: exit 2 before any work --
+
+
+def _usage_error(argv, capsys):
+    with pytest.raises(SystemExit) as err:
+        main(argv)
+    return err.value.code, capsys.readouterr().err
+
+
+@pytest.fixture
+def tiny_bids(tmp_path):
+    root = tmp_path / "bids"
+    (root / "sub-01" / "anat").mkdir(parents=True)
+    (root / "dataset_description.json").write_text(json.dumps({"Name": "t", "BIDSVersion": "1.10.0"}))
+    return root
+
+
+@pytest.mark.parametrize("label", ["ü1", "sub-é", "٣", "Ⅻ", "01 "])
+def test_non_ascii_participant_label_exits_2(tiny_bids, tmp_path, capsys, label):
+    code, err = _usage_error([str(tiny_bids), str(tmp_path / "out"), "participant", "--participant-label", label],
+                             capsys)
+    assert code == 2
+    assert "invalid BIDS label" in err and "ASCII letters and digits only" in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("where", ["out/release", "out", "."])
+def test_release_dir_inside_or_holding_the_output_folder_exits_2(tiny_bids, tmp_path, capsys, where):
+    code, err = _usage_error([str(tiny_bids), str(tmp_path / "out"), "participant",
+                              "--release-dir", str(tmp_path / where)], capsys)
+    assert code == 2
+    assert "release folder" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_group_level_checks_the_bids_dataset(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "out").mkdir()
+    code, err = _usage_error([str(tmp_path / "data"), str(tmp_path / "out"), "group"], capsys)
+    assert code == 2
+    assert f"{tmp_path / 'data'}: not a BIDS dataset (no dataset_description.json)" in err
+
+
+# -- a full output file system (a real 2 MB tmpfs, filled up) --
+
+
+@pytest.fixture(scope="module")
+def disk_full(first, tmp_path_factory):
+    """sub-01 again (its steps cached in the first run's work folder), written to a nearly full file system."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a size-limited tmpfs needs root")
+    mnt = tmp_path_factory.mktemp("full")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True,
+                             text=True, check=False)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a size-limited tmpfs here: {mounted.stderr.strip()}")
+    try:
+        stat = os.statvfs(mnt)
+        (mnt / "filler").write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - 256 * 1024))  # 256 KiB left
+        out = mnt / "out"
+        code, log = _main([str(first["bids"]), str(out), "participant",
+                           *_args(first["root"], "--participant-label", "01")])
+        path = out / "sub-01" / "anat" / "sub-01_mod-T1w_desc-deface_metrics.json"
+        record = json.loads(path.read_text()) if path.exists() else None
+        yield {"code": code, "log": log, "record": record}
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_disk_full_is_an_error_of_the_image_and_fails_the_run(disk_full):
+    assert disk_full["code"] != 0
+    assert disk_full["record"] is None or disk_full["record"]["status"] == "error", disk_full["record"]
+    finals = [line for _, line in disk_full["log"] if line.startswith("1 image(s):")]
+    assert finals == [("1 image(s): 0 passed, 0 failed, 1 could not be processed; 1 make(s) the run fail "
+                       "(--fail-on brain face registration error; errors always do)")]
+    errors = [line for level, line in disk_full["log"] if level >= logging.ERROR and "sub-01_T1w.nii.gz" in line]
+    assert any("No space left on device" in line or "output not written" in line for line in errors), errors
