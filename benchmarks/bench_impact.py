@@ -58,8 +58,7 @@ def template_brain_mask(work: Path) -> Path:
     brain = (mni > 0.05 * float(mni.max())).astype("float32")
     region = ants.iMath(ants.resample_image_to_target(brain, head, "linear") > 0.5, "MD", 3)
     with ants_seed(1):
-        reg = ants.registration(head, mni, "Affine", mask=region, mask_all_stages=True,
-                                initial_transform="Identity")
+        reg = ants.registration(head, mni, "Affine", mask=region, mask_all_stages=True, initial_transform="Identity")
     warped = ants.apply_transforms(head, brain, reg["fwdtransforms"], "linear") > 0.5
     ants.image_write(warped.astype("uint8"), str(out))
     return out
@@ -74,11 +73,24 @@ def deface_with_pydeface_mask(t1: Path, out: Path) -> Path:
     img = nib.load(str(t1))
     fixed = ants.resample_image(nifti_to_ants(img), (3, 3, 3), False, 0)
     moving = ants.image_read(str(PYDEFACE / "mean_reg2mean.nii.gz"))
-    reg = ants.registration(fixed, moving, "Affine", aff_metric="mattes",
-                            aff_iterations=(200, 100, 20), aff_shrink_factors=(4, 2, 1),
-                            aff_smoothing_sigmas=(2, 1, 0))
-    keep = ants.apply_transforms(nifti_to_ants(img), ants.image_read(str(PYDEFACE / "facemask.nii.gz")),
-                                 reg["fwdtransforms"], "nearestNeighbor").numpy() > 0.5
+    reg = ants.registration(
+        fixed,
+        moving,
+        "Affine",
+        aff_metric="mattes",
+        aff_iterations=(200, 100, 20),
+        aff_shrink_factors=(4, 2, 1),
+        aff_smoothing_sigmas=(2, 1, 0),
+    )
+    keep = (
+        ants.apply_transforms(
+            nifti_to_ants(img),
+            ants.image_read(str(PYDEFACE / "facemask.nii.gz")),
+            reg["fwdtransforms"],
+            "nearestNeighbor",
+        ).numpy()
+        > 0.5
+    )
     data = np.asanyarray(img.dataobj)
     defaced = np.where(keep, data, 0).astype(data.dtype)
     nib.save(nib.Nifti1Image(defaced, img.affine, img.header), str(out))
@@ -91,14 +103,20 @@ def run_one(original: str, defaced: str, brain: str, mode: str, resolution: floa
 
     start, cpu = time.perf_counter(), time.process_time()
     metrics = impact_metrics(
-        nib.load(original), nib.load(defaced),
+        nib.load(original),
+        nib.load(defaced),
         template_head=nib.load(str(PYDEFACE / "mean_reg2mean.nii.gz")),
-        template_brain_mask=nib.load(brain), mode=mode, resolution_mm=resolution,
+        template_brain_mask=nib.load(brain),
+        mode=mode,
+        resolution_mm=resolution,
     )
     ok, reasons = evaluate_impact(metrics, ImpactThresholds())
     return {
-        "metrics": metrics, "passed": ok, "reasons": reasons,
-        "wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu,
+        "metrics": metrics,
+        "passed": ok,
+        "reasons": reasons,
+        "wall_s": time.perf_counter() - start,
+        "cpu_s": time.process_time() - cpu,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -127,39 +145,55 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", nargs="+", default=["fast", "full"], choices=["fast", "full"])
     parser.add_argument("--resolution", type=float, default=2.0)
     parser.add_argument("--out", type=Path, help="write all results as JSON")
-    parser.add_argument("--one", nargs=4, metavar=("ORIG", "DEFACED", "BRAIN", "MODE"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument("--one", nargs=4, metavar=("ORIG", "DEFACED", "BRAIN", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(run_one(*args.one, resolution=args.resolution)))
         return 0
 
-    print(f"ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS={os.environ.get('ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS', '(unset)')}"
-          f"  cores={os.cpu_count()}  load={os.getloadavg()[0]:.1f}")
+    print(
+        f"ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS={os.environ.get('ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS', '(unset)')}"
+        f"  cores={os.cpu_count()}  load={os.getloadavg()[0]:.1f}"
+    )
     results = []
     with tempfile.TemporaryDirectory(prefix="bench_impact_") as tmp:
         work = Path(tmp)
         brain = template_brain_mask(work)
         pairs = find_pairs(args.heads, args.defaced_dir, work)
-        header = (f"{'image':<28} {'mode':<5} {'wall s':>7} {'cpu s':>7} {'peak MB':>8} "
-                  f"{'dice':>6} {'iou csf/gm/wm':>17} {'disp mm':>8} {'dI':>5} pass")
+        header = (
+            f"{'image':<28} {'mode':<5} {'wall s':>7} {'cpu s':>7} {'peak MB':>8} "
+            f"{'dice':>6} {'iou csf/gm/wm':>17} {'disp mm':>8} {'dI':>5} pass"
+        )
         print(header)
         for label, original, defaced in pairs:
             for mode in args.modes:
                 child = subprocess.run(
-                    [sys.executable, __file__, "--resolution", str(args.resolution),
-                     "--one", str(original), str(defaced), str(brain), mode],
-                    capture_output=True, text=True, check=True,
+                    [
+                        sys.executable,
+                        __file__,
+                        "--resolution",
+                        str(args.resolution),
+                        "--one",
+                        str(original),
+                        str(defaced),
+                        str(brain),
+                        mode,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
                 )
                 res = json.loads(child.stdout.strip().splitlines()[-1])
                 m = res["metrics"]
                 res.update(image=label, mode=mode)
                 results.append(res)
-                print(f"{label:<28} {mode:<5} {res['wall_s']:7.1f} {res['cpu_s']:7.1f} "
-                      f"{res['peak_rss_mb']:8.0f} {m['brain_dice']:6.4f} "
-                      f"{m['csf_iou']:5.3f}/{m['gm_iou']:5.3f}/{m['wm_iou']:5.3f} "
-                      f"{m['displacement_mean_mm']:8.3f} {m['intensity_change_in_brain']:5.0f} "
-                      f"{'yes' if res['passed'] else 'NO: ' + '; '.join(res['reasons'])}")
+                print(
+                    f"{label:<28} {mode:<5} {res['wall_s']:7.1f} {res['cpu_s']:7.1f} "
+                    f"{res['peak_rss_mb']:8.0f} {m['brain_dice']:6.4f} "
+                    f"{m['csf_iou']:5.3f}/{m['gm_iou']:5.3f}/{m['wm_iou']:5.3f} "
+                    f"{m['displacement_mean_mm']:8.3f} {m['intensity_change_in_brain']:5.0f} "
+                    f"{'yes' if res['passed'] else 'NO: ' + '; '.join(res['reasons'])}"
+                )
                 stages = {k: round(v, 2) for k, v in m.items() if k.startswith("time_")}
                 print(f"    stages: {stages}")
     load = os.getloadavg()[0]

@@ -71,8 +71,15 @@ def write_dataset_description(output_dir: Path, bids_dir: Path) -> Path:
 
 def metrics_path(output_dir: Path, image) -> Path:
     """Where an image's metrics record is written (the same names the sinks use)."""
-    entities = {**image.entities, "subject": image.subject, "modality": image.suffix, "desc": "deface",
-                "suffix": "metrics", "extension": ".json", "datatype": "anat"}
+    entities = {
+        **image.entities,
+        "subject": image.subject,
+        "modality": image.suffix,
+        "desc": "deface",
+        "suffix": "metrics",
+        "extension": ".json",
+        "datatype": "anat",
+    }
     if image.session:
         entities["session"] = image.session
     relative = build_path(entities, path_patterns=PATH_PATTERNS, strict=False)
@@ -87,9 +94,11 @@ def image_outputs(output_dir: Path, image) -> list[Path]:
     base = {**image.entities, "subject": image.subject, "datatype": "anat"}
     if image.session:
         base["session"] = image.session
-    wanted = [{"desc": "defaced", "suffix": image.suffix, "extension": ".nii.gz"},
-              {"desc": "defaced", "suffix": image.suffix, "extension": ".json"},
-              {"modality": image.suffix, "desc": "deface", "suffix": "mask", "extension": ".nii.gz"}]
+    wanted = [
+        {"desc": "defaced", "suffix": image.suffix, "extension": ".nii.gz"},
+        {"desc": "defaced", "suffix": image.suffix, "extension": ".json"},
+        {"modality": image.suffix, "desc": "deface", "suffix": "mask", "extension": ".nii.gz"},
+    ]
     paths = []
     for entities in wanted:
         relative = build_path({**base, **entities}, path_patterns=PATH_PATTERNS, strict=False)

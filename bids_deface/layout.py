@@ -100,8 +100,8 @@ def index_dataset(bids_dir: Path, *, database_path: Path | None = None, validate
     (:func:`dataset_fingerprint`, stored beside it): a participant added, or a file
     changed, since the last run with the same work folder is indexed again.
     """
-    from bids.layout import BIDSLayout, BIDSLayoutIndexer
     from bids.exceptions import BIDSValidationError
+    from bids.layout import BIDSLayout, BIDSLayoutIndexer
 
     if not (bids_dir / "dataset_description.json").is_file():
         raise DatasetError(f"{bids_dir}: not a BIDS dataset (no dataset_description.json)")

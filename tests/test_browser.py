@@ -30,11 +30,20 @@ except ImportError:  # tests/ is not a package
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (apt-get install chromium, "
-                                                 "or `make test-tools`)"),
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="headless Chromium not installed (apt-get install chromium, or `make test-tools`)"
+    ),
 ]
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+)
 PAGES = ("sub-01.html", "sub-02.html", "group.html")
 
 PROBE = """<!DOCTYPE html><html><body><pre id="result">pending</pre>
@@ -74,7 +83,10 @@ def chromium(args: list[str], user_data_dir: Path, timeout: int = 120) -> subpro
     """Run headless Chromium once (a fresh profile; logs on stderr)."""
     return subprocess.run(
         [CHROMIUM, *FLAGS, f"--user-data-dir={user_data_dir}", "--enable-logging=stderr", "--v=0", *args],
-        capture_output=True, text=True, timeout=timeout, check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -111,16 +123,19 @@ def site(tmp_path_factory):
 def _probe(site, page: str) -> tuple[dict, str]:
     probe = site["root"] / f"probe_{page}"
     probe.write_text(PROBE % {"url": (site["out"] / page).as_uri()})
-    result = chromium(["--allow-file-access-from-files", "--virtual-time-budget=15000", "--dump-dom", probe.as_uri()],
-                      site["root"] / f"profile_{page}")
+    result = chromium(
+        ["--allow-file-access-from-files", "--virtual-time-budget=15000", "--dump-dom", probe.as_uri()],
+        site["root"] / f"profile_{page}",
+    )
     match = re.search(r"CHECKED (\{.*?\})</pre>", result.stdout)
     assert match, f"{page}: the probe did not finish ({result.stdout[-500:]!r}, {result.stderr[-2000:]!r})"
     return json.loads(match.group(1)), result.stderr
 
 
 def _console_errors(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines()
-            if "CONSOLE" in line and re.search(r"Uncaught|Error|Failed to load", line)]
+    return [
+        line for line in stderr.splitlines() if "CONSOLE" in line and re.search(r"Uncaught|Error|Failed to load", line)
+    ]
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -152,8 +167,15 @@ def test_verdict_banners_are_green_for_pass_and_red_for_fail(site):
 @pytest.mark.parametrize("page", PAGES)
 def test_screenshot(site, page):
     shot = site["shots"] / f"{Path(page).stem}.png"
-    chromium([f"--screenshot={shot}", "--window-size=1280,2000", "--virtual-time-budget=15000",
-              (site["out"] / page).as_uri()], site["root"] / f"shot_{page}")
+    chromium(
+        [
+            f"--screenshot={shot}",
+            "--window-size=1280,2000",
+            "--virtual-time-budget=15000",
+            (site["out"] / page).as_uri(),
+        ],
+        site["root"] / f"shot_{page}",
+    )
     assert shot.is_file() and shot.stat().st_size > 20_000, f"no screenshot of {page}"
 
 

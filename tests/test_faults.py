@@ -167,9 +167,21 @@ def _alive(pid: int) -> bool:
 def _start(bids, root, *extra):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     log = open(root / "run.log", "w")  # noqa: SIM115 - closed by _finish
-    proc = subprocess.Popen([sys.executable, "-m", "bids_deface.cli.run", str(bids), str(root / "out"), "participant",
-                             *_args(root, *extra)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bids_deface.cli.run",
+            str(bids),
+            str(root / "out"),
+            "participant",
+            *_args(root, *extra),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     proc.log = log
     return proc
 
@@ -266,8 +278,9 @@ def tiny_bids(tmp_path):
 
 @pytest.mark.parametrize("label", ["ü1", "sub-é", "٣", "Ⅻ", "01 "])
 def test_non_ascii_participant_label_exits_2(tiny_bids, tmp_path, capsys, label):
-    code, err = _usage_error([str(tiny_bids), str(tmp_path / "out"), "participant", "--participant-label", label],
-                             capsys)
+    code, err = _usage_error(
+        [str(tiny_bids), str(tmp_path / "out"), "participant", "--participant-label", label], capsys
+    )
     assert code == 2
     assert "invalid BIDS label" in err and "ASCII letters and digits only" in err
     assert not (tmp_path / "out").exists()
@@ -275,8 +288,9 @@ def test_non_ascii_participant_label_exits_2(tiny_bids, tmp_path, capsys, label)
 
 @pytest.mark.parametrize("where", ["out/release", "out", "."])
 def test_release_dir_inside_or_holding_the_output_folder_exits_2(tiny_bids, tmp_path, capsys, where):
-    code, err = _usage_error([str(tiny_bids), str(tmp_path / "out"), "participant",
-                              "--release-dir", str(tmp_path / where)], capsys)
+    code, err = _usage_error(
+        [str(tiny_bids), str(tmp_path / "out"), "participant", "--release-dir", str(tmp_path / where)], capsys
+    )
     assert code == 2
     assert "release folder" in err
     assert not (tmp_path / "out").exists()
@@ -299,16 +313,18 @@ def disk_full(first, tmp_path_factory):
     if os.geteuid() != 0:
         pytest.skip("mounting a size-limited tmpfs needs root")
     mnt = tmp_path_factory.mktemp("full")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True,
-                             text=True, check=False)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True, text=True, check=False
+    )
     if mounted.returncode:
         pytest.skip(f"cannot mount a size-limited tmpfs here: {mounted.stderr.strip()}")
     try:
         stat = os.statvfs(mnt)
         (mnt / "filler").write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - 256 * 1024))  # 256 KiB left
         out = mnt / "out"
-        code, log = _main([str(first["bids"]), str(out), "participant",
-                           *_args(first["root"], "--participant-label", "01")])
+        code, log = _main(
+            [str(first["bids"]), str(out), "participant", *_args(first["root"], "--participant-label", "01")]
+        )
         path = out / "sub-01" / "anat" / "sub-01_mod-T1w_desc-deface_metrics.json"
         record = json.loads(path.read_text()) if path.exists() else None
         yield {"code": code, "log": log, "record": record}
@@ -320,7 +336,11 @@ def test_disk_full_is_an_error_of_the_image_and_fails_the_run(disk_full):
     assert disk_full["code"] != 0
     assert disk_full["record"] is None or disk_full["record"]["status"] == "error", disk_full["record"]
     finals = [line for _, line in disk_full["log"] if line.startswith("1 image(s):")]
-    assert finals == [("1 image(s): 0 passed, 0 failed, 1 could not be processed; 1 make(s) the run fail "
-                       "(--fail-on brain face registration error; errors always do)")]
+    assert finals == [
+        (
+            "1 image(s): 0 passed, 0 failed, 1 could not be processed; 1 make(s) the run fail "
+            "(--fail-on brain face registration error; errors always do)"
+        )
+    ]
     errors = [line for level, line in disk_full["log"] if level >= logging.ERROR and "sub-01_T1w.nii.gz" in line]
     assert any("No space left on device" in line or "output not written" in line for line in errors), errors

@@ -58,9 +58,7 @@ def test_parse_errors_name_the_file(tmp_path):
 def test_compare_freesurfer_by_hand():
     m = fs.compare_freesurfer(ORIG, DEFACED)
     # Left-Thalamus 7402.6 -> 7550.7 mm3
-    assert m["fs_aseg_Left_Thalamus_volume_change_pct"] == pytest.approx(
-        100 * (7550.7 - 7402.6) / 7402.6
-    )
+    assert m["fs_aseg_Left_Thalamus_volume_change_pct"] == pytest.approx(100 * (7550.7 - 7402.6) / 7402.6)
     assert m["fs_aseg_Left_Hippocampus_volume_change_pct"] == 0.0
     assert m["fs_aseg_volume_change_abs_max_pct"] == pytest.approx(2.0006, abs=1e-3)
     assert m["fs_aseg_volume_change_abs_mean_pct"] == pytest.approx(2.0006 / 8, abs=1e-3)
@@ -149,9 +147,7 @@ def test_recon_all_available_with_fake_install(tmp_path, monkeypatch):
 def test_recon_all_interface_cmdline(tmp_path):
     t1 = tmp_path / "sub-01_T1w.nii.gz"
     t1.write_bytes(b"")
-    recon = recon_all_interface(
-        "sub-01_desc-defaced", [t1], tmp_path / "fs", openmp=4, flags=["-norandomness"]
-    )
+    recon = recon_all_interface("sub-01_desc-defaced", [t1], tmp_path / "fs", openmp=4, flags=["-norandomness"])
     cmd = recon.cmdline
     assert cmd.startswith("recon-all -all")
     assert f"-i {t1}" in cmd

@@ -15,12 +15,12 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from bids_deface.config import WorkflowConfig
 from bids_deface.interfaces.freesurfer import FreeSurferImpact
 from bids_deface.interfaces.metrics import WriteMetrics
 from bids_deface.layout import AnatImage
 from bids_deface.methods.impact import freesurfer as fs
-from bids_deface.methods.record import finalise_record, fails_run
-from bids_deface.config import WorkflowConfig
+from bids_deface.methods.record import fails_run, finalise_record
 from bids_deface.workflows.deface import init_deface_image_wf
 
 DATA = Path(__file__).parent / "data" / "freesurfer"
@@ -120,8 +120,11 @@ def test_interface_runs_recon_all_twice_and_compares(stub_recon_all, images, tmp
     monkeypatch.chdir(workdir)
 
     result = FreeSurferImpact(
-        in_file=str(orig), defaced=str(defaced), subject_label="sub_01_T1w",
-        fs_license_file=str(licence), openmp=2,
+        in_file=str(orig),
+        defaced=str(defaced),
+        subject_label="sub_01_T1w",
+        fs_license_file=str(licence),
+        openmp=2,
     ).run()
     record = result.outputs.metrics
 
@@ -163,8 +166,11 @@ def test_interface_subjects_dir_and_failed_check(tmp_path, images, monkeypatch):
     sd.mkdir()
 
     orig, defaced = images
-    record = FreeSurferImpact(in_file=str(orig), defaced=str(defaced), subject_label="s",
-                              subjects_dir=str(sd)).run().outputs.metrics
+    record = (
+        FreeSurferImpact(in_file=str(orig), defaced=str(defaced), subject_label="s", subjects_dir=str(sd))
+        .run()
+        .outputs.metrics
+    )
     assert (sd / "s_orig" / "stats" / "aseg.stats").is_file()
     assert (sd / "s_defaced" / "scripts" / "recon-all.done").is_file()
     assert "-openmp" not in (sd / "s_orig" / "scripts" / "cmdline.txt").read_text()
@@ -198,10 +204,21 @@ def test_failing_recon_all_names_the_input_and_the_log(tmp_path, images, monkeyp
 
 def test_write_metrics_merges_the_freesurfer_record(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    fs_record = {"fs_eTIV_change_pct": 0.0, "check_freesurfer": False,
-                 "check_freesurfer_reason": "freesurfer: too much", "time_impact_freesurfer_s": 2.0}
-    out = WriteMetrics(source_file="x.nii.gz", source_relpath="sub-01/anat/x.nii.gz",
-                       records=[{"time_deface_s": 1.0}, {}, fs_record]).run().outputs.metrics
+    fs_record = {
+        "fs_eTIV_change_pct": 0.0,
+        "check_freesurfer": False,
+        "check_freesurfer_reason": "freesurfer: too much",
+        "time_impact_freesurfer_s": 2.0,
+    }
+    out = (
+        WriteMetrics(
+            source_file="x.nii.gz",
+            source_relpath="sub-01/anat/x.nii.gz",
+            records=[{"time_deface_s": 1.0}, {}, fs_record],
+        )
+        .run()
+        .outputs.metrics
+    )
     assert out["fs_eTIV_change_pct"] == 0.0 and out["check_freesurfer"] is False
     assert out["failed_checks"] == ["freesurfer"] and out["warnings"] == "freesurfer: too much"
     assert out["time_total_s"] == 3.0
@@ -215,8 +232,14 @@ def _image_wf(tmp_path, suffix, *, impact="freesurfer", licence=None):
     nib.Nifti1Image(np.zeros((4, 4, 4), np.int16), np.eye(4)).to_filename(path)
     image = AnatImage(path=path, relpath=f"sub-01/anat/{path.name}", subject="01", session=None, suffix=suffix)
     options = WorkflowConfig(impact=impact, fs_license_file=licence)
-    return init_deface_image_wf(image=image, reference=image, output_dir=str(tmp_path / "out"), options=options,
-                                omp_nthreads=3, name=f"{suffix}_wf")
+    return init_deface_image_wf(
+        image=image,
+        reference=image,
+        output_dir=str(tmp_path / "out"),
+        options=options,
+        omp_nthreads=3,
+        name=f"{suffix}_wf",
+    )
 
 
 def _edge(workflow, src, dst):

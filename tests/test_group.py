@@ -7,7 +7,6 @@ import json
 import re
 
 import numpy as np
-
 import pytest
 
 from bids_deface.cli.run import main
@@ -95,8 +94,10 @@ def test_figures_only_for_metrics_present(tmp_path):
 
 
 def test_group_report_escapes_user_text(tmp_path):
-    records = [make_record(*IMAGES[0], check_face=False, check_face_reason=XSS),
-               make_record(*IMAGES[2], source_file=f"sub-02/anat/sub-02_acq-{XSS}_T1w.nii.gz")]
+    records = [
+        make_record(*IMAGES[0], check_face=False, check_face_reason=XSS),
+        make_record(*IMAGES[2], source_file=f"sub-02/anat/sub-02_acq-{XSS}_T1w.nii.gz"),
+    ]
     _, out = _run_group(tmp_path, records)
     html = (out / "group.html").read_text()
     assert XSS not in html
@@ -114,8 +115,10 @@ def test_reid_audit_on_five_participants_reports_chance(tmp_path):
         figures = out / f"sub-{subject}" / "figures"
         figures.mkdir(parents=True)
         leaked = subject in ("01", "02")  # their defaced front view still matches
-        data = {"original": {"front": (face + rng.normal(scale=0.05, size=128)).tolist()},
-                "defaced": {"front": (face + rng.normal(scale=0.05, size=128)).tolist()} if leaked else {}}
+        data = {
+            "original": {"front": (face + rng.normal(scale=0.05, size=128)).tolist()},
+            "defaced": {"front": (face + rng.normal(scale=0.05, size=128)).tolist()} if leaked else {},
+        }
         (figures / f"sub-{subject}_mod-T1w_desc-facedescriptors_T1w.json").write_text(json.dumps(data))
     code, out = _run_group(tmp_path, [make_record(*image) for image in images])
     summary = json.loads((out / "group_summary.json").read_text())

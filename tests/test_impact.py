@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from bids_deface.methods import overlap
+from bids_deface.methods.ants_bridge import ants_seed, nifti_to_ants
 from bids_deface.methods.impact.metrics import (
     ImpactThresholds,
     _map_points,
@@ -18,18 +19,18 @@ from bids_deface.methods.impact.metrics import (
     impact_metrics,
     kmeans_1d,
 )
-from bids_deface.methods.ants_bridge import ants_seed, nifti_to_ants
 
 ants = pytest.importorskip("ants")
 
 PYDEFACE = Path(str(files("pydeface"))) / "data"
 PACKAGED_BRAIN = (
     Path(__file__).resolve().parents[1]
-    / "bids_deface" / "data" / "tpl-pydeface" / "tpl-pydeface_desc-brain_mask.nii.gz"
+    / "bids_deface"
+    / "data"
+    / "tpl-pydeface"
+    / "tpl-pydeface_desc-brain_mask.nii.gz"
 )
-NILEARN_MNI = Path(str(files("nilearn"))) / "datasets" / "data" / (
-    "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
-)
+NILEARN_MNI = Path(str(files("nilearn"))) / "datasets" / "data" / ("mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz")
 RES = 3.0  # mm: every image-level test works on 3 mm copies to stay fast
 
 
@@ -102,11 +103,20 @@ def test_kmeans_1d_is_deterministic_and_ordered():
 
 
 GOOD = {
-    "brain_dice": 0.999, "brain_iou": 0.998, "brain_volume_change_pct": -0.1,
-    "csf_iou": 0.99, "gm_iou": 0.99, "wm_iou": 0.99,
-    "csf_volume_change_pct": 0.5, "gm_volume_change_pct": -0.5, "wm_volume_change_pct": 0.2,
-    "cnr_original": 3.0, "cnr_defaced": 3.01, "cnr_change_pct": 0.3,
-    "displacement_mean_mm": 0.1, "displacement_max_mm": 0.4,
+    "brain_dice": 0.999,
+    "brain_iou": 0.998,
+    "brain_volume_change_pct": -0.1,
+    "csf_iou": 0.99,
+    "gm_iou": 0.99,
+    "wm_iou": 0.99,
+    "csf_volume_change_pct": 0.5,
+    "gm_volume_change_pct": -0.5,
+    "wm_volume_change_pct": 0.2,
+    "cnr_original": 3.0,
+    "cnr_defaced": 3.01,
+    "cnr_change_pct": 0.3,
+    "displacement_mean_mm": 0.1,
+    "displacement_max_mm": 0.4,
     "intensity_change_in_brain": 0.0,
 }
 
@@ -151,9 +161,7 @@ def test_evaluate_impact_missing_nan_and_disabled():
 
 
 def test_nifti_to_ants_keeps_world_coordinates():
-    affine = np.array(
-        [[-2.0, 0, 0, 90.0], [0, 2.0, 0, -126.0], [0, 0, 3.0, -72.0], [0, 0, 0, 1]]
-    )
+    affine = np.array([[-2.0, 0, 0, 90.0], [0, 2.0, 0, -126.0], [0, 0, 3.0, -72.0], [0, 0, 0, 1]])
     data = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)
     image = nifti_to_ants(nib.Nifti1Image(data, affine))
     assert image.shape == (4, 5, 6)
@@ -168,9 +176,7 @@ def test_nifti_to_ants_keeps_world_coordinates():
 def test_map_points_applies_the_transform(tmp_path):
     import pandas as pd
 
-    tx = ants.create_ants_transform(
-        transform_type="AffineTransform", dimension=3, translation=(1.0, 2.0, 2.0)
-    )
+    tx = ants.create_ants_transform(transform_type="AffineTransform", dimension=3, translation=(1.0, 2.0, 2.0))
     path = str(tmp_path / "shift.mat")
     ants.write_transform(tx, path)
     points = pd.DataFrame([[0.0, 0.0, 0.0], [10.0, -5.0, 3.0]], columns=["x", "y", "z"])
@@ -203,9 +209,15 @@ def _derive_brain_mask(head3: nib.Nifti1Image) -> nib.Nifti1Image:
     region = ants.iMath(initial > 0.5, "MD", 4)
     with ants_seed(1):
         reg = ants.registration(
-            head, mni, "Affine", mask=region, mask_all_stages=True,
-            initial_transform="Identity", aff_iterations=(100, 50, 20),
-            aff_shrink_factors=(3, 2, 1), aff_smoothing_sigmas=(2, 1, 0),
+            head,
+            mni,
+            "Affine",
+            mask=region,
+            mask_all_stages=True,
+            initial_transform="Identity",
+            aff_iterations=(100, 50, 20),
+            aff_shrink_factors=(3, 2, 1),
+            aff_smoothing_sigmas=(2, 1, 0),
         )
     warped = ants.apply_transforms(head, brain, reg["fwdtransforms"], "linear")
     data = (warped.numpy() > 0.5).astype(np.uint8)
@@ -221,9 +233,7 @@ def _rigidly_moved(img: nib.Nifti1Image, order: int) -> nib.Nifti1Image:
     world[:2, :2] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
     world[:3, 3] = (3.0, -2.0, 2.0)
     vox = np.linalg.inv(img.affine) @ np.linalg.inv(world) @ img.affine
-    data = ndi.affine_transform(
-        np.asanyarray(img.dataobj).astype(np.float32), vox[:3, :3], vox[:3, 3], order=order
-    )
+    data = ndi.affine_transform(np.asanyarray(img.dataobj).astype(np.float32), vox[:3, :3], vox[:3, 3], order=order)
     return nib.Nifti1Image(data, img.affine)
 
 
@@ -248,9 +258,13 @@ def proper_metrics(pydeface3):
     subject = pydeface3["subject"]
     defaced = np.asanyarray(subject.dataobj) * pydeface3["keep"]
     return impact_metrics(
-        subject, _with_data(subject, defaced),
-        template_head=pydeface3["template"], template_brain_mask=pydeface3["brain"],
-        mode="fast", seed=42, resolution_mm=RES,
+        subject,
+        _with_data(subject, defaced),
+        template_head=pydeface3["template"],
+        template_brain_mask=pydeface3["brain"],
+        mode="fast",
+        seed=42,
+        resolution_mm=RES,
     )
 
 
@@ -267,9 +281,17 @@ def test_proper_deface_passes(proper_metrics):
 
 def test_metrics_record_is_flat_with_units(proper_metrics):
     assert all(isinstance(v, float) for v in proper_metrics.values())
-    for key in ("brain_iou", "csf_volume_change_pct", "gm_volume_change_pct",
-                "wm_volume_change_pct", "cnr_defaced", "displacement_max_mm",
-                "time_total_s", "time_registration_affine_s", "brain_volume_original_ml"):
+    for key in (
+        "brain_iou",
+        "csf_volume_change_pct",
+        "gm_volume_change_pct",
+        "wm_volume_change_pct",
+        "cnr_defaced",
+        "displacement_max_mm",
+        "time_total_s",
+        "time_registration_affine_s",
+        "brain_volume_original_ml",
+    ):
         assert key in proper_metrics
     assert 500 < proper_metrics["brain_volume_original_ml"] < 2500
 
@@ -278,9 +300,13 @@ def test_same_input_twice_gives_identical_metrics(pydeface3, proper_metrics):
     subject = pydeface3["subject"]
     defaced = np.asanyarray(subject.dataobj) * pydeface3["keep"]
     again = impact_metrics(
-        subject, _with_data(subject, defaced),
-        template_head=pydeface3["template"], template_brain_mask=pydeface3["brain"],
-        mode="fast", seed=42, resolution_mm=RES,
+        subject,
+        _with_data(subject, defaced),
+        template_head=pydeface3["template"],
+        template_brain_mask=pydeface3["brain"],
+        mode="fast",
+        seed=42,
+        resolution_mm=RES,
     )
     stable = {k: v for k, v in proper_metrics.items() if not k.startswith("time_")}
     assert {k: v for k, v in again.items() if not k.startswith("time_")} == stable
@@ -295,9 +321,13 @@ def test_frontal_lobe_cut_is_flagged(pydeface3):
     cut_from = ys.max() - int(round(25 / RES))
     data[:, cut_from:, :] = 0
     metrics = impact_metrics(
-        subject, _with_data(subject, data),
-        template_head=pydeface3["template"], template_brain_mask=pydeface3["brain"],
-        mode="fast", seed=42, resolution_mm=RES,
+        subject,
+        _with_data(subject, data),
+        template_head=pydeface3["template"],
+        template_brain_mask=pydeface3["brain"],
+        mode="fast",
+        seed=42,
+        resolution_mm=RES,
     )
     ok, reasons = evaluate_impact(metrics, ImpactThresholds())
     assert not ok
@@ -310,8 +340,10 @@ def test_frontal_lobe_cut_is_flagged(pydeface3):
 def test_identical_images_have_no_impact(pydeface3):
     subject = pydeface3["subject"]
     m = impact_metrics(
-        subject, subject,
-        template_head=pydeface3["template"], template_brain_mask=pydeface3["brain"],
+        subject,
+        subject,
+        template_head=pydeface3["template"],
+        template_brain_mask=pydeface3["brain"],
         resolution_mm=RES,
     )
     assert m["brain_dice"] == 1.0 and m["gm_iou"] == 1.0
@@ -324,9 +356,12 @@ def test_full_mode_adds_syn(pydeface3):
     subject = pydeface3["subject"]
     defaced = np.asanyarray(subject.dataobj) * pydeface3["keep"]
     m = impact_metrics(
-        subject, _with_data(subject, defaced),
-        template_head=pydeface3["template"], template_brain_mask=pydeface3["brain"],
-        mode="full", resolution_mm=RES,
+        subject,
+        _with_data(subject, defaced),
+        template_head=pydeface3["template"],
+        template_brain_mask=pydeface3["brain"],
+        mode="full",
+        resolution_mm=RES,
     )
     assert m["time_registration_syn_s"] > 0
     assert m["brain_dice"] >= 0.99

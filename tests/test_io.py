@@ -80,19 +80,25 @@ def test_small_field_of_view_is_rejected_with_its_extent(tmp_path):
     """40^3 voxels of 0.3 mm (12 mm across) crashed ANTs' affine initializer; it is an input error now."""
     path = tmp_path / "sub-01_T1w.nii.gz"
     _image(shape=(40, 40, 40), affine=np.diag([0.3, 0.3, 0.3, 1.0])).to_filename(path)
-    with pytest.raises(InputImageError, match=r"field of view 12 x 12 x 12 mm cannot hold a head "
-                       r"\(at least 60 mm needed on 2 axes\)") as err:
+    with pytest.raises(
+        InputImageError,
+        match=r"field of view 12 x 12 x 12 mm cannot hold a head "
+        r"\(at least 60 mm needed on 2 axes\)",
+    ) as err:
         load_image(path)
     assert str(path) in str(err.value)
 
 
-@pytest.mark.parametrize(("shape", "voxel_mm", "accepted"), [
-    ((64, 64, 64), (1.0, 1.0, 1.0), True),      # a small child's head, 64 mm each way
-    ((96, 96, 20), (2.0, 2.0, 2.0), True),      # a partial-coverage slab: 192 x 192 x 40 mm
-    ((30, 200, 30), (2.0, 1.0, 2.0), True),     # 60 x 200 x 60 mm: exactly the bound on two axes
-    ((96, 20, 20), (2.0, 2.0, 2.0), False),     # a rod: 192 x 40 x 40 mm
-    ((29, 29, 300), (2.0, 2.0, 1.0), False),    # 58 x 58 x 300 mm
-])
+@pytest.mark.parametrize(
+    ("shape", "voxel_mm", "accepted"),
+    [
+        ((64, 64, 64), (1.0, 1.0, 1.0), True),  # a small child's head, 64 mm each way
+        ((96, 96, 20), (2.0, 2.0, 2.0), True),  # a partial-coverage slab: 192 x 192 x 40 mm
+        ((30, 200, 30), (2.0, 1.0, 2.0), True),  # 60 x 200 x 60 mm: exactly the bound on two axes
+        ((96, 20, 20), (2.0, 2.0, 2.0), False),  # a rod: 192 x 40 x 40 mm
+        ((29, 29, 300), (2.0, 2.0, 1.0), False),  # 58 x 58 x 300 mm
+    ],
+)
 def test_field_of_view_bound(shape, voxel_mm, accepted):
     img = nib.Nifti1Image(np.ones(shape, np.int8), np.diag([*voxel_mm, 1.0]))
     if accepted:
@@ -139,8 +145,17 @@ def test_write_raw_is_bit_exact_outside_the_mask(tmp_path):
     assert (int(result.header["qform_code"]), int(result.header["sform_code"])) == (2, 4)
 
 
-SCALINGS = [(np.int8, None), (np.int8, (0.5, -3.0)), (np.int16, None), (np.int16, (2.0, 5.0)), (np.uint16, None),
-            (np.uint16, (2.5, 10.0)), (np.float32, None), (np.float64, None), (np.float32, (1.5, 0.25))]
+SCALINGS = [
+    (np.int8, None),
+    (np.int8, (0.5, -3.0)),
+    (np.int16, None),
+    (np.int16, (2.0, 5.0)),
+    (np.uint16, None),
+    (np.uint16, (2.5, 10.0)),
+    (np.float32, None),
+    (np.float64, None),
+    (np.float32, (1.5, 0.25)),
+]
 
 
 @pytest.mark.parametrize(("dtype", "scaling"), SCALINGS)
@@ -151,8 +166,9 @@ def test_deface_keeps_decoded_values_outside_the_mask(tmp_path, dtype, scaling, 
     rng = np.random.default_rng(1)
     info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
     high = 100 if info is None else min(info.max, 2000)
-    img = nib.Nifti1Image(rng.integers(max(0, 0 if info is None else info.min), high, shape).astype(dtype),
-                          np.diag([4.0, 4.0, 4.8, 1.0]))
+    img = nib.Nifti1Image(
+        rng.integers(max(0, 0 if info is None else info.min), high, shape).astype(dtype), np.diag([4.0, 4.0, 4.8, 1.0])
+    )
     if scaling:
         img.header.set_slope_inter(*scaling)
     src = tmp_path / "src.nii.gz"

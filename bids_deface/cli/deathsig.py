@@ -30,4 +30,3 @@ def die_with_parent() -> bool:
     if os.getppid() != parent:
         os._exit(1)
     return True
-

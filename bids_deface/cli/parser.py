@@ -23,11 +23,10 @@ from ..config import (
 from ..methods.deface.removal import METHODS
 
 
-
 def _label(value: str) -> str:
     for prefix in ("sub-", "ses-"):
         if value.startswith(prefix):
-            value = value[len(prefix):]
+            value = value[len(prefix) :]
     if not value or not (value.isascii() and value.isalnum()):  # str.isalnum alone accepts any script's letters
         raise argparse.ArgumentTypeError(f"invalid BIDS label {value!r} (ASCII letters and digits only: [a-zA-Z0-9])")
     return value
@@ -95,61 +94,154 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bids-deface {__version__}")
 
     g = parser.add_argument_group("Selecting data")
-    g.add_argument("--participant-label", "--participant_label", nargs="+", type=_label, default=[],
-                   metavar="LABEL", help="participants to process (with or without 'sub-'); default: all")
-    g.add_argument("--session-label", nargs="+", type=_label, default=[], metavar="LABEL",
-                   help="sessions to process (with or without 'ses-'); default: all")
-    g.add_argument("--bids-filter-file", type=_json_file, default={}, metavar="FILE",
-                   help="a JSON file of pybids entity filters, as in fMRIPrep (e.g. {\"t1w\": {\"acquisition\": \"mprage\"}} "
-                   "or plain entities {\"acquisition\": \"mprage\"})")
-    g.add_argument("--suffixes", nargs="+", choices=ANAT_SUFFIXES, default=None, metavar="SUFFIX",
-                   help="anatomical suffixes to deface; default: every anatomical suffix present")
-    g.add_argument("--skip-bids-validation", "--skip_bids_validation", action="store_true",
-                   help="do not validate the input dataset with the BIDS validator")
+    g.add_argument(
+        "--participant-label",
+        "--participant_label",
+        nargs="+",
+        type=_label,
+        default=[],
+        metavar="LABEL",
+        help="participants to process (with or without 'sub-'); default: all",
+    )
+    g.add_argument(
+        "--session-label",
+        nargs="+",
+        type=_label,
+        default=[],
+        metavar="LABEL",
+        help="sessions to process (with or without 'ses-'); default: all",
+    )
+    g.add_argument(
+        "--bids-filter-file",
+        type=_json_file,
+        default={},
+        metavar="FILE",
+        help='a JSON file of pybids entity filters, as in fMRIPrep (e.g. {"t1w": {"acquisition": "mprage"}} '
+        'or plain entities {"acquisition": "mprage"})',
+    )
+    g.add_argument(
+        "--suffixes",
+        nargs="+",
+        choices=ANAT_SUFFIXES,
+        default=None,
+        metavar="SUFFIX",
+        help="anatomical suffixes to deface; default: every anatomical suffix present",
+    )
+    g.add_argument(
+        "--skip-bids-validation",
+        "--skip_bids_validation",
+        action="store_true",
+        help="do not validate the input dataset with the BIDS validator",
+    )
 
     g = parser.add_argument_group("Defacing")
-    g.add_argument("--method", choices=METHODS, default=DEFAULTS.method,
-                   help="deface: remove face and ears; reface: replace them with the template's; "
-                   "shear: remove everything in front of and below a plane under the brain")
+    g.add_argument(
+        "--method",
+        choices=METHODS,
+        default=DEFAULTS.method,
+        help="deface: remove face and ears; reface: replace them with the template's; "
+        "shear: remove everything in front of and below a plane under the brain",
+    )
     g.add_argument("--no-deear", dest="deear", action="store_false", help="keep the ears")
     g.add_argument("--template", default=DEFAULTS.template, help="head template with face, ear and brain masks")
-    g.add_argument("--brain-margin-mm", type=float, default=DEFAULTS.brain_margin_mm,
-                   help="the template brain mask is dilated by this margin and never removed")
-    g.add_argument("--fail-on", nargs="+", choices=FAIL_CHECKS, default=list(DEFAULTS.fail_on),
-                   help="which failed checks make the run exit 1 (add 'impact' to gate on the impact check); "
-                        "an image that could not be processed always does")
+    g.add_argument(
+        "--brain-margin-mm",
+        type=float,
+        default=DEFAULTS.brain_margin_mm,
+        help="the template brain mask is dilated by this margin and never removed",
+    )
+    g.add_argument(
+        "--fail-on",
+        nargs="+",
+        choices=FAIL_CHECKS,
+        default=list(DEFAULTS.fail_on),
+        help="which failed checks make the run exit 1 (add 'impact' to gate on the impact check); "
+        "an image that could not be processed always does",
+    )
 
     g = parser.add_argument_group("Checks and outputs")
-    g.add_argument("--impact", choices=IMPACT_MODES, default=DEFAULTS.impact,
-                   help="measure the impact of defacing on brain extraction, segmentation and registration")
-    g.add_argument("--fs-license-file", type=Path, default=None, metavar="FILE",
-                   help="FreeSurfer licence (for --impact freesurfer); default: $FS_LICENSE")
+    g.add_argument(
+        "--impact",
+        choices=IMPACT_MODES,
+        default=DEFAULTS.impact,
+        help="measure the impact of defacing on brain extraction, segmentation and registration",
+    )
+    g.add_argument(
+        "--fs-license-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="FreeSurfer licence (for --impact freesurfer); default: $FS_LICENSE",
+    )
     g.add_argument("--scrub", choices=SCRUB_LEVELS, default=DEFAULTS.scrub, help="metadata scrubbing policy")
     g.add_argument("--scrub-field", action="append", default=[], metavar="NAME", help="also remove this sidecar field")
     g.add_argument("--keep-field", action="append", default=[], metavar="NAME", help="never remove this sidecar field")
-    g.add_argument("--shift-dates", type=int, default=None, metavar="DAYS", help="shift dates by DAYS instead of removing them")
-    g.add_argument("--release-dir", type=Path, default=None, metavar="DIR",
-                   help="also write a shareable copy of the dataset: defaced images, scrubbed headers, sidecars, "
-                   "tables and free text; files outside BIDS raw data (code/, stimuli/, ...) are left out")
-    g.add_argument("--release-include", action="append", default=[], metavar="PATTERN",
-                   help="copy files the release leaves out by default (e.g. 'stimuli/**'); they are copied as "
-                   "they are and searched for removed values")
+    g.add_argument(
+        "--shift-dates", type=int, default=None, metavar="DAYS", help="shift dates by DAYS instead of removing them"
+    )
+    g.add_argument(
+        "--release-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write a shareable copy of the dataset: defaced images, scrubbed headers, sidecars, "
+        "tables and free text; files outside BIDS raw data (code/, stimuli/, ...) are left out",
+    )
+    g.add_argument(
+        "--release-include",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="copy files the release leaves out by default (e.g. 'stimuli/**'); they are copied as "
+        "they are and searched for removed values",
+    )
 
     g = parser.add_argument_group("Performance and execution")
-    g.add_argument("-w", "--work-dir", type=Path, default=None,
-                   help="nipype's working directory (re-runs resume from it); default: ./work")
-    g.add_argument("--nprocs", "--nthreads", "--n_cpus", "--n-cpus", dest="nprocs", type=_positive_int,
-                   default=os.cpu_count() or 1, help="processes run at once")
+    g.add_argument(
+        "-w",
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="nipype's working directory (re-runs resume from it); default: ./work",
+    )
+    g.add_argument(
+        "--nprocs",
+        "--nthreads",
+        "--n_cpus",
+        "--n-cpus",
+        dest="nprocs",
+        type=_positive_int,
+        default=os.cpu_count() or 1,
+        help="processes run at once",
+    )
     g.add_argument("--omp-nthreads", type=_positive_int, default=None, help="threads per process (ANTs)")
     g.add_argument("--mem-gb", "--mem_gb", dest="mem_gb", type=float, default=None, help="memory limit, GB")
-    g.add_argument("--mem", "--mem-mb", "--mem_mb", dest="mem_gb", type=_to_gb, default=None, metavar="MEM",
-                   help="memory limit as fMRIPrep reads it: MB for a bare number, or with a unit (16G, 16000M)")
-    g.add_argument("--plugin", default="MultiProc",
-                   help="nipype execution plugin: Linear, MultiProc, SLURM, SLURMGraph, SGE, PBS, LSF, ...")
-    g.add_argument("--plugin-args", type=_plugin_args, default={}, metavar="JSON",
-                   help="plugin arguments, a JSON object or file (e.g. {\"sbatch_args\": \"-p short\"})")
+    g.add_argument(
+        "--mem",
+        "--mem-mb",
+        "--mem_mb",
+        dest="mem_gb",
+        type=_to_gb,
+        default=None,
+        metavar="MEM",
+        help="memory limit as fMRIPrep reads it: MB for a bare number, or with a unit (16G, 16000M)",
+    )
+    g.add_argument(
+        "--plugin",
+        default="MultiProc",
+        help="nipype execution plugin: Linear, MultiProc, SLURM, SLURMGraph, SGE, PBS, LSF, ...",
+    )
+    g.add_argument(
+        "--plugin-args",
+        type=_plugin_args,
+        default={},
+        metavar="JSON",
+        help='plugin arguments, a JSON object or file (e.g. {"sbatch_args": "-p short"})',
+    )
     g.add_argument("--seed", type=int, default=DEFAULTS.seed, help="random seed (ANTs sampling)")
-    g.add_argument("-v", "--verbose", dest="verbosity", action="count", default=0, help="more log output (-vv for debug)")
+    g.add_argument(
+        "-v", "--verbose", dest="verbosity", action="count", default=0, help="more log output (-vv for debug)"
+    )
     return parser
 
 
@@ -162,19 +254,27 @@ def _check_paths(parser: argparse.ArgumentParser, opts: argparse.Namespace) -> N
         parser.error(f"{bids_dir}: not a BIDS dataset (no dataset_description.json)")
     resolved_in, resolved_out = bids_dir.resolve(), output_dir.resolve()
     if resolved_out == resolved_in or resolved_in in resolved_out.parents:
-        parser.error(f"{output_dir}: the output folder must be outside the input dataset {bids_dir} "
-                     "(bids_deface never writes into the input dataset)")
+        parser.error(
+            f"{output_dir}: the output folder must be outside the input dataset {bids_dir} "
+            "(bids_deface never writes into the input dataset)"
+        )
     if opts.release_dir is not None:
         release = opts.release_dir.expanduser().absolute().resolve()
         if release in (resolved_in, resolved_out) or resolved_in in release.parents:
-            parser.error(f"{opts.release_dir}: the release folder must be outside the input dataset and the output folder")
+            parser.error(
+                f"{opts.release_dir}: the release folder must be outside the input dataset and the output folder"
+            )
         if resolved_out in release.parents or release in resolved_out.parents:
-            parser.error(f"{opts.release_dir}: the release folder must not be inside the output folder {output_dir}, "
-                         "nor hold it (the output folder holds face renders, which must never be shared)")
+            parser.error(
+                f"{opts.release_dir}: the release folder must not be inside the output folder {output_dir}, "
+                "nor hold it (the output folder holds face renders, which must never be shared)"
+            )
     if opts.impact == "freesurfer":
         if shutil.which("recon-all") is None:
-            parser.error("--impact freesurfer needs FreeSurfer's recon-all on PATH (not found); "
-                         "use --impact fast or full, or install FreeSurfer")
+            parser.error(
+                "--impact freesurfer needs FreeSurfer's recon-all on PATH (not found); "
+                "use --impact fast or full, or install FreeSurfer"
+            )
         license_file = opts.fs_license_file or os.environ.get("FS_LICENSE")
         if not license_file or not Path(license_file).is_file():
             parser.error("--impact freesurfer needs a FreeSurfer licence: --fs-license-file FILE or FS_LICENSE")

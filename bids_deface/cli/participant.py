@@ -12,9 +12,9 @@ from ..config import Config
 from ..derivatives import image_outputs, metrics_path, write_dataset_description, write_json
 from ..layout import AnatImage, SessionPlan, collect_sessions, index_dataset, split_unavailable
 from ..methods.record import error_record, tally
+from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK
 from .crashes import Crash, read_crashes
 from .progress import Progress, count_nodes
-from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK
 
 LOGGER = logging.getLogger("bids_deface")
 
@@ -27,8 +27,15 @@ def sidecar_for(layout, image, options) -> dict:
     policy = ScrubPolicy.from_options(options)
     metadata = layout.get_metadata(str(image.path)) or {}
     clean, _ = scrub_sidecar(metadata, policy, suffix=image.suffix)
-    clean.update(provenance_fields(tool="bids_deface", version=__version__, method=options.method,
-                                   template=options.template, scrub_level=options.scrub))
+    clean.update(
+        provenance_fields(
+            tool="bids_deface",
+            version=__version__,
+            method=options.method,
+            template=options.template,
+            scrub_level=options.scrub,
+        )
+    )
     clean["Sources"] = [f"bids::{image.relpath}"]
     return clean
 
@@ -55,20 +62,27 @@ def run_participant_level(config: Config, planned: tuple | None = None) -> int:
     subjects = sorted({plan.subject for plan in plans})
     plans, unavailable = split_unavailable(plans)  # no graph node for an image nothing can read
     images = [image for plan in plans for image in plan.images]
-    LOGGER.info("%d participant(s), %d session(s), %d image(s) to deface%s", len(subjects), len(plans), len(images),
-                f", {len(unavailable)} image(s) that cannot be read" if unavailable else "")
+    LOGGER.info(
+        "%d participant(s), %d session(s), %d image(s) to deface%s",
+        len(subjects),
+        len(plans),
+        len(images),
+        f", {len(unavailable)} image(s) that cannot be read" if unavailable else "",
+    )
     sidecars = {str(image.path): sidecar_for(layout, image, wf_opts) for image in images}
 
     crash_dir = ex.log_dir / ex.run_uuid
     stopped = _run_graph(config, plans, sidecars, crash_dir) if plans else None
-    code = account_for_images(plans, ex.output_dir, crash_dir, wf_opts.fail_on, unavailable=unavailable,
-                              stopped=stopped)
+    code = account_for_images(
+        plans, ex.output_dir, crash_dir, wf_opts.fail_on, unavailable=unavailable, stopped=stopped
+    )
     from ..reports.participant import generate_participant_report
 
     for subject in subjects:
         try:
-            path = generate_participant_report(ex.output_dir, subject, options=wf_opts, run_uuid=ex.run_uuid,
-                                               log_dir=crash_dir)
+            path = generate_participant_report(
+                ex.output_dir, subject, options=wf_opts, run_uuid=ex.run_uuid, log_dir=crash_dir
+            )
             LOGGER.info("sub-%s: report %s", subject, path)
         except Exception:  # noqa: BLE001 - a report bug must not hide the defacing results
             LOGGER.exception("sub-%s: could not write the participant report", subject)
@@ -90,16 +104,22 @@ def _run_graph(config: Config, plans: list[SessionPlan], sidecars: dict, crash_d
     from ..workflows.base import init_bids_deface_wf
 
     workflow = init_bids_deface_wf(
-        sessions=plans, output_dir=ex.output_dir, work_dir=ex.work_dir, options=wf_opts, sidecars=sidecars,
+        sessions=plans,
+        output_dir=ex.output_dir,
+        work_dir=ex.work_dir,
+        options=wf_opts,
+        sidecars=sidecars,
         omp_nthreads=config.nipype.resolved_omp_nthreads(),
     )
-    workflow.config["execution"].update({
-        "crashdump_dir": str(crash_dir),
-        "crashfile_format": "txt",
-        "stop_on_first_crash": False,
-        "remove_unnecessary_outputs": False,
-        "parameterize_dirs": False,
-    })
+    workflow.config["execution"].update(
+        {
+            "crashdump_dir": str(crash_dir),
+            "crashfile_format": "txt",
+            "stop_on_first_crash": False,
+            "remove_unnecessary_outputs": False,
+            "parameterize_dirs": False,
+        }
+    )
     plugin_args = config.nipype.resolved_plugin_args()
     # ITK reads its thread count once per process: workers (and SLURM jobs) inherit this,
     # so template registrations are reproducible run to run (see methods.impact.metrics)
@@ -147,13 +167,23 @@ def _crash_for(crashes: list[Crash], plan: SessionPlan, image: AnatImage) -> Cra
     """The first crash of a node of this image's subgraph, else of its session's own steps."""
     reasons = [c for c in crashes if f"{image.key}_wf" in c.node.split(".")]
     if not reasons:  # a session-level step (the template registration) failed
-        reasons = [c for c in crashes if f"{plan.key}_wf" in c.node.split(".")
-                   and not any(f"{i.key}_wf" in c.node.split(".") for i in plan.images)]
+        reasons = [
+            c
+            for c in crashes
+            if f"{plan.key}_wf" in c.node.split(".")
+            and not any(f"{i.key}_wf" in c.node.split(".") for i in plan.images)
+        ]
     return reasons[0] if reasons else None
 
 
-def account_for_images(plans: list[SessionPlan], output_dir: Path, crash_dir: Path, fail_on,
-                       unavailable: list[tuple[AnatImage, str]] = (), stopped: str | None = None) -> int:
+def account_for_images(
+    plans: list[SessionPlan],
+    output_dir: Path,
+    crash_dir: Path,
+    fail_on,
+    unavailable: list[tuple[AnatImage, str]] = (),
+    stopped: str | None = None,
+) -> int:
     """Every planned image has a metrics record: written by the graph, or an error record here.
 
     The graph's record stands only when no node of the image's subgraph crashed (a report or
@@ -175,7 +205,11 @@ def account_for_images(plans: list[SessionPlan], output_dir: Path, crash_dir: Pa
             try:
                 record = json.loads(path.read_text())
             except FileNotFoundError:
-                why = f"the workflow stopped before it ({stopped})" if stopped else "an earlier step failed or the run was interrupted"
+                why = (
+                    f"the workflow stopped before it ({stopped})"
+                    if stopped
+                    else "an earlier step failed or the run was interrupted"
+                )
                 records.append(_error(output_dir, image, f"not processed ({why})"))
                 continue
             except (OSError, json.JSONDecodeError) as err:
@@ -183,13 +217,19 @@ def account_for_images(plans: list[SessionPlan], output_dir: Path, crash_dir: Pa
                 continue
             missing = [p for p in image_outputs(output_dir, image) if not p.is_file()]
             if missing and record.get("status") != "error":
-                record = _error(output_dir, image, f"output not written: {', '.join(map(str, missing))}", stage="outputs")
+                record = _error(
+                    output_dir, image, f"output not written: {', '.join(map(str, missing))}", stage="outputs"
+                )
             records.append(record)
 
     counted = tally(records, fail_on)
     for record in records:
-        LOGGER.info("%-60s %s%s", record["source_file"], record["status"].upper(),
-                    f" ({record['reason']})" if record.get("reason") else "")
+        LOGGER.info(
+            "%-60s %s%s",
+            record["source_file"],
+            record["status"].upper(),
+            f" ({record['reason']})" if record.get("reason") else "",
+        )
     LOGGER.log(logging.ERROR if counted["gate"] else logging.INFO, "%s", counted["message"])
     if internal:
         LOGGER.error("internal error(s): see the crash files in %s", crash_dir)

@@ -60,8 +60,12 @@ class MultiProcPlugin(_NipypeMultiProc):
         self.pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.processors, initializer=_worker_initializer,
-                                   initargs=(self._cwd,), mp_context=self._mp_context)
+        return ProcessPoolExecutor(
+            max_workers=self.processors,
+            initializer=_worker_initializer,
+            initargs=(self._cwd,),
+            mp_context=self._mp_context,
+        )
 
     def _submit_job(self, node, updatehash=False):
         try:
@@ -77,8 +81,11 @@ class MultiProcPlugin(_NipypeMultiProc):
         future = self._task_obj.get(taskid)
         if result is None and future is not None and future.done() and future.exception() is not None:
             cause = future.exception()
-            message = ("a worker process died (killed or out of memory)" if isinstance(cause, BrokenProcessPool)
-                       else f"the worker's result was lost ({type(cause).__name__}: {cause})")
+            message = (
+                "a worker process died (killed or out of memory)"
+                if isinstance(cause, BrokenProcessPool)
+                else f"the worker's result was lost ({type(cause).__name__}: {cause})"
+            )
             error = WorkerDiedError(message)
             error.__cause__ = cause
             return {"result": None, "taskid": taskid, "traceback": format_exception(error)}

@@ -102,8 +102,7 @@ class FreeSurferImpact(SimpleInterface):
 
         start = time.monotonic()
         subjects_dir = (
-            Path(self.inputs.subjects_dir) if isdefined(self.inputs.subjects_dir)
-            else Path(runtime.cwd) / "freesurfer"
+            Path(self.inputs.subjects_dir) if isdefined(self.inputs.subjects_dir) else Path(runtime.cwd) / "freesurfer"
         )
         subject_dirs = []
         for kind, image in (("orig", self.inputs.in_file), ("defaced", self.inputs.defaced)):
@@ -113,8 +112,9 @@ class FreeSurferImpact(SimpleInterface):
         metrics = compare_freesurfer(*subject_dirs)
         passed, reasons = evaluate_freesurfer(metrics)
         record = dict(metrics)
-        record.update({"check_freesurfer": bool(passed),
-                       "time_impact_freesurfer_s": round(time.monotonic() - start, 2)})
+        record.update(
+            {"check_freesurfer": bool(passed), "time_impact_freesurfer_s": round(time.monotonic() - start, 2)}
+        )
         if not passed:
             record["check_freesurfer_reason"] = "freesurfer: " + "; ".join(reasons)
         self._results["metrics"] = record
@@ -123,7 +123,10 @@ class FreeSurferImpact(SimpleInterface):
     def _recon_all(self, subject_id: str, image: str, subjects_dir: Path) -> None:
         """Run recon-all on ``image`` as ``subject_id``; errors name the image and the log."""
         recon = recon_all_interface(
-            subject_id, [image], subjects_dir, directive=self.inputs.directive,
+            subject_id,
+            [image],
+            subjects_dir,
+            directive=self.inputs.directive,
             openmp=self.inputs.openmp if self.inputs.openmp > 1 else None,
         )
         if isdefined(self.inputs.fs_license_file):
@@ -133,9 +136,7 @@ class FreeSurferImpact(SimpleInterface):
         try:
             result = recon.run()
         except (RuntimeError, OSError) as exc:
-            raise RuntimeError(
-                f"recon-all failed on {image} (subject {subject_id}); see {log}: {exc}"
-            ) from exc
+            raise RuntimeError(f"recon-all failed on {image} (subject {subject_id}); see {log}: {exc}") from exc
         returncode = result.runtime.returncode
         if returncode != 0:  # nipype records a non-zero exit code without raising
             stderr = (getattr(result.runtime, "stderr", "") or "").strip().splitlines()[-5:]

@@ -8,7 +8,6 @@ import nibabel as nib
 from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, traits
 
 from ..config import DEFAULTS
-
 from .deface import ants_threads, load_template
 
 #: Contrasts the tissue classes can be named for (intensity order); others use T1w's.
@@ -52,11 +51,14 @@ class Impact(SimpleInterface):
                 contrast=contrast,
             )
         passed, reasons = evaluate_impact(metrics)
-        record = {
-            (f"time_impact_{k[5:]}" if k.startswith("time_") else f"impact_{k}"): v for k, v in metrics.items()
-        }
-        record.update({"impact_mode": self.inputs.mode, "check_impact": bool(passed),
-                       "time_impact_s": round(time.monotonic() - start, 2)})
+        record = {(f"time_impact_{k[5:]}" if k.startswith("time_") else f"impact_{k}"): v for k, v in metrics.items()}
+        record.update(
+            {
+                "impact_mode": self.inputs.mode,
+                "check_impact": bool(passed),
+                "time_impact_s": round(time.monotonic() - start, 2),
+            }
+        )
         if not passed:
             record["check_impact_reason"] = "impact: " + "; ".join(reasons)
         self._results["metrics"] = record

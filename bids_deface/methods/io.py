@@ -66,8 +66,12 @@ def load_image(path: str | os.PathLike, *, read_data: bool = True) -> nib.Nifti1
             raise InputImageError(path, f"image data cannot be read; truncated or corrupt ({err})") from err
         finite = np.isfinite(data)
         if not np.any(data[finite]):
-            raise InputImageError(path, "the image is empty: all voxels are 0" if finite.all()
-                                  else "the image is empty: every voxel is 0 or not a number")
+            raise InputImageError(
+                path,
+                "the image is empty: all voxels are 0"
+                if finite.all()
+                else "the image is empty: every voxel is 0 or not a number",
+            )
         if not finite.all():
             LOGGER.warning("%s: non-finite voxel values are treated as background", path)
     return img
@@ -119,8 +123,11 @@ def check_field_of_view(img: nib.Nifti1Image, path: str | os.PathLike | None = N
     extent = np.asarray(img.shape[:3], dtype=float) * spacing
     if np.sum(extent >= MIN_HEAD_EXTENT_MM) < MIN_HEAD_AXES:
         shown = " x ".join(f"{e:.3g}" for e in extent)
-        raise InputImageError(path, f"field of view {shown} mm cannot hold a head (at least "
-                                    f"{MIN_HEAD_EXTENT_MM:g} mm needed on {MIN_HEAD_AXES} axes)")
+        raise InputImageError(
+            path,
+            f"field of view {shown} mm cannot hold a head (at least "
+            f"{MIN_HEAD_EXTENT_MM:g} mm needed on {MIN_HEAD_AXES} axes)",
+        )
 
 
 def raw_data(img: nib.Nifti1Image) -> np.ndarray:
@@ -202,7 +209,10 @@ def write_raw(path: str | os.PathLike, header: nib.Nifti1Header, raw: np.ndarray
     with atomic_path(path) as tmp:
         # mtime=0 and no file name in the gzip header: identical inputs give identical bytes.
         if opener is gzip.open:
-            with open(tmp, "wb") as raw_fh, gzip.GzipFile(filename="", mode="wb", fileobj=raw_fh, mtime=0, compresslevel=6) as fh:
+            with (
+                open(tmp, "wb") as raw_fh,
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw_fh, mtime=0, compresslevel=6) as fh,
+            ):
                 _write_header_and_data(fh, header, raw)
         else:
             with open(tmp, "wb") as fh:

@@ -19,8 +19,16 @@ RECORD_PARTS = ("registration", "coregistration", "deface", "impact", "face_qa",
 ANTS_IMPACT_MODES = ("fast", "full", "freesurfer")
 
 
-def init_deface_image_wf(*, image, reference, output_dir: str, options, sidecar: dict | None = None,
-                         omp_nthreads: int = 1, name: str = "deface_image_wf"):
+def init_deface_image_wf(
+    *,
+    image,
+    reference,
+    output_dir: str,
+    options,
+    sidecar: dict | None = None,
+    omp_nthreads: int = 1,
+    name: str = "deface_image_wf",
+):
     """Deface one anatomical image with its session's template registration.
 
     The session's reference image uses the registration directly; any other image is
@@ -56,8 +64,13 @@ def init_deface_image_wf(*, image, reference, output_dir: str, options, sidecar:
         WriteMetrics(
             source_file=str(image.path),
             source_relpath=image.relpath,
-            extra={"subject": image.subject, "session": image.session or "", "suffix": image.suffix,
-                   "reference_file": reference.relpath, "is_reference": image == reference},
+            extra={
+                "subject": image.subject,
+                "session": image.session or "",
+                "suffix": image.suffix,
+                "reference_file": reference.relpath,
+                "is_reference": image == reference,
+            },
         ),
         name="metrics",
     )
@@ -86,18 +99,27 @@ def _part(name: str) -> str:
 
 def _deface_settings(options) -> dict:
     """The Deface interface's inputs from the workflow options (the one scrub policy included)."""
-    return {"template": options.template, "method": options.method, "deear": options.deear,
-            "brain_margin_mm": options.brain_margin_mm, "scrub": options.scrub,
-            "scrub_fields": list(options.scrub_fields), "keep_fields": list(options.keep_fields),
-            "shift_dates": options.shift_dates}
+    return {
+        "template": options.template,
+        "method": options.method,
+        "deear": options.deear,
+        "brain_margin_mm": options.brain_margin_mm,
+        "scrub": options.scrub,
+        "scrub_fields": list(options.scrub_fields),
+        "keep_fields": list(options.keep_fields),
+        "shift_dates": options.shift_dates,
+    }
 
 
 def _add_coregistration(workflow, image, reference, options) -> None:
     """An image other than the session's reference: rigid co-registration to the reference."""
     coregister = pe.Node(
         Coregister(
-            in_file=str(image.path), reference_file=str(reference.path),
-            resolution_mm=options.registration_resolution_mm, seed=options.seed, num_threads=1,  # reproducible
+            in_file=str(image.path),
+            reference_file=str(reference.path),
+            resolution_mm=options.registration_resolution_mm,
+            seed=options.seed,
+            num_threads=1,  # reproducible
         ),
         name="coregister",
     )
@@ -114,9 +136,14 @@ def _add_impact(workflow, image, options, omp_nthreads: int) -> None:
     deface, records = workflow.get_node("deface"), workflow.get_node("records")
     if options.impact in ANTS_IMPACT_MODES:
         impact = pe.Node(
-            Impact(in_file=str(image.path), suffix=image.suffix, template=options.template,
-                   mode="full" if options.impact == "full" else "fast", seed=options.seed,
-                   num_threads=1),  # original and defaced must be processed identically
+            Impact(
+                in_file=str(image.path),
+                suffix=image.suffix,
+                template=options.template,
+                mode="full" if options.impact == "full" else "fast",
+                seed=options.seed,
+                num_threads=1,
+            ),  # original and defaced must be processed identically
             name="impact",
             mem_gb=2.0,
         )
@@ -150,8 +177,14 @@ def _add_outputs(workflow, image, output_dir: str, sidecar: dict | None) -> None
     derivatives_wf.inputs.inputnode.sidecar = sidecar or {}
     reports_wf = init_image_reports_wf(source_file=str(image.path), suffix=image.suffix, output_dir=output_dir)
     ds_descriptors = pe.Node(
-        DerivativesDataSink(base_directory=output_dir, source_file=str(image.path), modality=image.suffix,
-                            desc="facedescriptors", datatype="figures", suffix=image.suffix),
+        DerivativesDataSink(
+            base_directory=output_dir,
+            source_file=str(image.path),
+            modality=image.suffix,
+            desc="facedescriptors",
+            datatype="figures",
+            suffix=image.suffix,
+        ),
         name="ds_descriptors",
         run_without_submitting=True,
     )

@@ -35,8 +35,7 @@ from bids_deface.methods.record import check_limits
 LOGGER = logging.getLogger(__name__)
 
 MISSING_FREESURFER = (
-    "--impact freesurfer needs recon-all on PATH and a FreeSurfer licence "
-    "(--fs-license-file or FS_LICENSE)"
+    "--impact freesurfer needs recon-all on PATH and a FreeSurfer licence (--fs-license-file or FS_LICENSE)"
 )
 WM_LABELS = (2, 41)  # Left/Right-Cerebral-White-Matter
 CORTEX_LABELS = (3, 42)  # Left/Right-Cerebral-Cortex
@@ -102,7 +101,7 @@ def _parse_measures(lines: list[str]) -> tuple[dict[str, float], dict[str, str]]
     for line in lines:
         if not line.startswith("# Measure "):
             continue
-        fields = [f.strip() for f in line[len("# Measure "):].split(",")]
+        fields = [f.strip() for f in line[len("# Measure ") :].split(",")]
         if len(fields) < 5:
             raise ValueError(f"malformed Measure line: {line!r}")
         name, value, unit = fields[1], fields[-2], fields[-1]
@@ -121,9 +120,7 @@ def _parse_table(lines: list[str], path) -> list[dict[str, str]]:
         elif headers is not None and line.strip() and not line.startswith("#"):
             values = line.split()
             if len(values) != len(headers):
-                raise ValueError(
-                    f"{path}: row has {len(values)} columns, expected {len(headers)}: {line!r}"
-                )
+                raise ValueError(f"{path}: row has {len(values)} columns, expected {len(headers)}: {line!r}")
             rows.append(dict(zip(headers, values)))
     if headers is None:
         raise ValueError(f"{path}: no '# ColHeaders' line (not a FreeSurfer stats file?)")
@@ -215,9 +212,7 @@ def _key(name: str) -> str:
     return re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_")
 
 
-def compare_freesurfer(
-    orig_subject_dir: str | os.PathLike, defaced_subject_dir: str | os.PathLike
-) -> dict[str, float]:
+def compare_freesurfer(orig_subject_dir: str | os.PathLike, defaced_subject_dir: str | os.PathLike) -> dict[str, float]:
     """Compare the FreeSurfer outputs of the original and the defaced image.
 
     Parameters
@@ -256,9 +251,7 @@ def compare_freesurfer(
         metrics["fs_aseg_volume_change_abs_max_pct"] = float(np.max(changes))
     for name, value in orig["measures"].items():
         if name in defc["measures"]:
-            metrics[f"fs_{_key(name)}_change_pct"] = overlap.percent_change(
-                value, defc["measures"][name]
-            )
+            metrics[f"fs_{_key(name)}_change_pct"] = overlap.percent_change(value, defc["measures"][name])
 
     for hemi in ("lh", "rh"):
         paths = [d / "stats" / f"{hemi}.aparc.stats" for d in (orig_dir, defc_dir)]

@@ -136,9 +136,7 @@ def _resample(image, resolution_mm: float | None, interp: int = 0):
 
     if resolution_mm is None:
         return image
-    return ants.resample_image(
-        image, (resolution_mm,) * 3, use_voxels=False, interp_type=interp
-    )
+    return ants.resample_image(image, (resolution_mm,) * 3, use_voxels=False, interp_type=interp)
 
 
 def _shrink_factors(image, levels_mm: tuple[float, ...]) -> tuple[int, ...]:
@@ -170,9 +168,7 @@ def center_of_mass_init(fixed, moving, path: str) -> str:
         return np.asarray(image.origin) + direction @ (centre * np.asarray(image.spacing))
 
     shift = com(moving) - com(fixed)
-    transform = ants.create_ants_transform(
-        transform_type="AffineTransform", dimension=3, translation=tuple(shift)
-    )
+    transform = ants.create_ants_transform(transform_type="AffineTransform", dimension=3, translation=tuple(shift))
     ants.write_transform(transform, path)
     return path
 
@@ -291,9 +287,7 @@ def kmeans_1d(values: np.ndarray, k: int = 3, max_iter: int = 100) -> np.ndarray
     for _ in range(max_iter):
         bounds = (centres[1:] + centres[:-1]) / 2  # centres stay sorted
         labels = np.searchsorted(bounds, values).astype(np.int16)
-        new = np.array(
-            [values[labels == j].mean() if np.any(labels == j) else centres[j] for j in range(k)]
-        )
+        new = np.array([values[labels == j].mean() if np.any(labels == j) else centres[j] for j in range(k)])
         if np.allclose(new, centres, rtol=0, atol=1e-9):
             break
         centres = new
@@ -311,9 +305,7 @@ def _segment(image, brain: np.ndarray, contrast: str, mode: str) -> dict[str, np
     labels = np.zeros(brain.shape, dtype=np.int16)
     if mode == "full":
         mask = image.new_image_like(brain.astype(np.float32))
-        result = ants.atropos(
-            a=image, x=mask, i="Kmeans[3]", m="[0.1,1x1x1]", c="[3,0]", r=0
-        )
+        result = ants.atropos(a=image, x=mask, i="Kmeans[3]", m="[0.1,1x1x1]", c="[3,0]", r=0)
         labels = result["segmentation"].numpy().round().astype(np.int16)
     else:
         labels[brain] = kmeans_1d(image.numpy()[brain], 3) + 1
@@ -321,9 +313,7 @@ def _segment(image, brain: np.ndarray, contrast: str, mode: str) -> dict[str, np
     return {name: labels == index + 1 for index, name in enumerate(names)}
 
 
-def _process(
-    image, template, template_brain, mode: str, seed: int, contrast: str, initial: str
-) -> dict:
+def _process(image, template, template_brain, mode: str, seed: int, contrast: str, initial: str) -> dict:
     """Run the structural mini-pipeline on one (working-grid) ANTs image."""
     import ants
 
@@ -342,9 +332,7 @@ def _process(
     timings.update(reg_times)
 
     start = time.perf_counter()
-    warped = ants.apply_transforms(
-        corrected, template_brain, transforms, interpolator="linear"
-    )
+    warped = ants.apply_transforms(corrected, template_brain, transforms, interpolator="linear")
     brain = _brain_mask(corrected, warped)
     timings["time_brain_extraction_s"] = time.perf_counter() - start
 
@@ -376,18 +364,14 @@ def _map_points(points: pd.DataFrame, transforms: list[str]) -> np.ndarray:
     """Send subject-space points to template space through a forward transform list."""
     import ants
 
-    mapped = ants.apply_transforms_to_points(
-        3, points, transforms, whichtoinvert=[False] * len(transforms)
-    )
+    mapped = ants.apply_transforms_to_points(3, points, transforms, whichtoinvert=[False] * len(transforms))
     return mapped[["x", "y", "z"]].to_numpy()
 
 
 def _check_pair(original: nib.Nifti1Image, defaced: nib.Nifti1Image) -> None:
     """Raise ``ValueError`` unless both images share one voxel grid."""
     if original.shape[:3] != defaced.shape[:3]:
-        raise ValueError(
-            f"original and defaced images differ in shape: {original.shape} vs {defaced.shape}"
-        )
+        raise ValueError(f"original and defaced images differ in shape: {original.shape} vs {defaced.shape}")
     if not np.allclose(original.affine, defaced.affine, atol=1e-4):
         raise ValueError("original and defaced images differ in their affine (voxel grid)")
 
@@ -452,9 +436,7 @@ def impact_metrics(
     work_original = _resample(native_original, resolution_mm)
     work_defaced = _resample(native_defaced, resolution_mm)
     template = _resample(nifti_to_ants(template_head), resolution_mm)
-    template_brain = ants.resample_image_to_target(
-        nifti_to_ants(template_brain_mask), template, interp_type="linear"
-    )
+    template_brain = ants.resample_image_to_target(nifti_to_ants(template_brain_mask), template, interp_type="linear")
     time_prepare = time.perf_counter() - start
 
     runs = {}
@@ -493,11 +475,14 @@ def impact_metrics(
     metrics.update(displacement_mean_mm=mean_mm, displacement_max_mm=max_mm)
     time_displacement = time.perf_counter() - start
 
-    brain_native = ants.resample_image_to_target(
-        work_original.new_image_like(orig["brain"].astype(np.float32)),
-        native_original,
-        interp_type="nearestNeighbor",
-    ).numpy() > 0.5
+    brain_native = (
+        ants.resample_image_to_target(
+            work_original.new_image_like(orig["brain"].astype(np.float32)),
+            native_original,
+            interp_type="nearestNeighbor",
+        ).numpy()
+        > 0.5
+    )
     metrics["intensity_change_in_brain"] = overlap.max_abs_difference_in_mask(
         native_original.numpy(), native_defaced.numpy(), brain_native
     )
@@ -510,9 +495,7 @@ def impact_metrics(
     return metrics
 
 
-def evaluate_impact(
-    metrics: dict[str, float], thresholds: ImpactThresholds | None = None
-) -> tuple[bool, list[str]]:
+def evaluate_impact(metrics: dict[str, float], thresholds: ImpactThresholds | None = None) -> tuple[bool, list[str]]:
     """Check impact metrics against limits.
 
     Parameters
@@ -538,9 +521,7 @@ def evaluate_impact(
     ]
     for tissue in ("csf", "gm", "wm"):
         checks.append((f"{tissue}_iou", thresholds.tissue_iou_min, "min"))
-        checks.append(
-            (f"{tissue}_volume_change_pct", thresholds.tissue_volume_change_max_pct, "absmax")
-        )
+        checks.append((f"{tissue}_volume_change_pct", thresholds.tissue_volume_change_max_pct, "absmax"))
 
     reasons = check_limits(metrics, checks)
     return not reasons, reasons
