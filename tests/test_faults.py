@@ -329,7 +329,14 @@ def disk_full(first, tmp_path_factory):
         record = json.loads(path.read_text()) if path.exists() else None
         yield {"code": code, "log": log, "record": record}
     finally:
-        subprocess.run(["umount", str(mnt)], check=False)
+        root_logger = logging.getLogger()
+        for handler in [h for h in root_logger.handlers if getattr(h, "bids_deface", False)]:
+            root_logger.removeHandler(handler)  # the run's log file is open on the mount
+            handler.close()
+        unmounted = subprocess.run(["umount", str(mnt)], capture_output=True, text=True, check=False)
+        if unmounted.returncode:
+            subprocess.run(["umount", "-l", str(mnt)], check=False)
+            pytest.fail(f"{mnt}: could not unmount the tmpfs ({unmounted.stderr.strip()}); unmounted lazily")
 
 
 def test_disk_full_is_an_error_of_the_image_and_fails_the_run(disk_full):
