@@ -1,6 +1,6 @@
 """Tests of the FreeSurfer helpers (no FreeSurfer needed: stats files are text).
 
-The FreeSurferImpact interface and its wiring are tested in test_freesurfer_wf.py.
+The ReconAllImage and FreeSurferImpact interfaces and their wiring are tested in test_freesurfer_wf.py.
 """
 
 from __future__ import annotations

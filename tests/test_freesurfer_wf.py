@@ -1,4 +1,4 @@
-"""The FreeSurfer impact interface and its wiring, with a stub recon-all (no FreeSurfer here).
+"""The FreeSurfer impact interfaces and their wiring, with a stub recon-all (no FreeSurfer here).
 
 The stub parses ``-subjid NAME -sd DIR`` from the command line nipype's ``ReconAll``
 builds (``recon-all -all -i IMAGE [-openmp N] -subjid NAME -sd DIR``), copies the FS7
@@ -14,9 +14,10 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from nipype.interfaces.base import isdefined
 
 from bids_deface.config import WorkflowConfig
-from bids_deface.interfaces.freesurfer import FreeSurferImpact
+from bids_deface.interfaces.freesurfer import FreeSurferImpact, ReconAllImage
 from bids_deface.interfaces.metrics import WriteMetrics
 from bids_deface.layout import AnatImage
 from bids_deface.methods.impact import freesurfer as fs
@@ -107,37 +108,58 @@ def test_evaluate_freesurfer_thresholds():
     assert not fs.evaluate_freesurfer(dict(metrics, fs_aseg_volume_change_abs_mean_pct=float("nan")))[0]
 
 
-# ----------------------------------------------------------------- the interface
+# ----------------------------------------------------------------- the interfaces
 
 
-def test_interface_runs_recon_all_twice_and_compares(stub_recon_all, images, tmp_path, monkeypatch):
+def _recon_all(image, subject_id, workdir: Path, **inputs):
+    """Run ReconAllImage in ``workdir`` (as a node would, in its own working directory)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cwd = os.getcwd()
+    os.chdir(workdir)
+    try:
+        return ReconAllImage(in_file=str(image), subject_id=subject_id, **inputs).run().outputs
+    finally:
+        os.chdir(cwd)
+
+
+def _compare(orig_out, defaced_out):
+    return (
+        FreeSurferImpact(
+            orig_subject_dir=orig_out.subject_dir,
+            defaced_subject_dir=defaced_out.subject_dir,
+            orig_elapsed_s=orig_out.elapsed_s,
+            defaced_elapsed_s=defaced_out.elapsed_s,
+        )
+        .run()
+        .outputs.metrics
+    )
+
+
+def test_interfaces_run_recon_all_twice_and_compare(stub_recon_all, images, tmp_path, monkeypatch):
     orig, defaced = images
     licence = tmp_path / "license.txt"
     licence.write_text("someone@example.org\n")
     monkeypatch.delenv("FS_LICENSE", raising=False)
-    workdir = tmp_path / "node"
-    workdir.mkdir()
-    monkeypatch.chdir(workdir)
 
-    result = FreeSurferImpact(
-        in_file=str(orig),
-        defaced=str(defaced),
-        subject_label="sub_01_T1w",
-        fs_license_file=str(licence),
-        openmp=2,
-    ).run()
-    record = result.outputs.metrics
+    runs = {
+        kind: _recon_all(image, f"sub_01_T1w_{kind}", tmp_path / kind, fs_license_file=str(licence), openmp=2)
+        for kind, image in (("orig", orig), ("defaced", defaced))
+    }
+    record = _compare(runs["orig"], runs["defaced"])
 
     expected = fs.compare_freesurfer(ORIG, DEFACED)
     assert {k: v for k, v in record.items() if k.startswith("fs_")} == expected
     assert record["check_freesurfer"] is True
     assert "check_freesurfer_reason" not in record
-    assert record["time_impact_freesurfer_s"] >= 0
+    # the two recon-all times plus the comparison's
+    assert record["time_impact_freesurfer_s"] >= round(runs["orig"].elapsed_s + runs["defaced"].elapsed_s, 2) - 0.01
     assert set(record) == set(expected) | {"check_freesurfer", "time_impact_freesurfer_s"}
 
-    sd = workdir / "freesurfer"  # default subjects directory: inside the working directory
-    for subject, image in (("sub_01_T1w_orig", orig), ("sub_01_T1w_defaced", defaced)):
-        scripts = sd / subject / "scripts"
+    for kind, image in (("orig", orig), ("defaced", defaced)):
+        subject = f"sub_01_T1w_{kind}"
+        # default subjects directory: inside the working directory, one per run
+        assert runs[kind].subject_dir == str(tmp_path / kind / "freesurfer" / subject)
+        scripts = Path(runs[kind].subject_dir) / "scripts"
         assert (scripts / "recon-all.done").is_file()
         cmdline = (scripts / "cmdline.txt").read_text()
         assert cmdline.startswith("-all ")
@@ -166,11 +188,11 @@ def test_interface_subjects_dir_and_failed_check(tmp_path, images, monkeypatch):
     sd.mkdir()
 
     orig, defaced = images
-    record = (
-        FreeSurferImpact(in_file=str(orig), defaced=str(defaced), subject_label="s", subjects_dir=str(sd))
-        .run()
-        .outputs.metrics
-    )
+    runs = [
+        ReconAllImage(in_file=str(image), subject_id=f"s_{kind}", subjects_dir=str(sd)).run().outputs
+        for kind, image in (("orig", orig), ("defaced", defaced))
+    ]
+    record = _compare(*runs)
     assert (sd / "s_orig" / "stats" / "aseg.stats").is_file()
     assert (sd / "s_defaced" / "scripts" / "recon-all.done").is_file()
     assert "-openmp" not in (sd / "s_orig" / "scripts" / "cmdline.txt").read_text()
@@ -190,16 +212,14 @@ def test_interface_subjects_dir_and_failed_check(tmp_path, images, monkeypatch):
 def test_failing_recon_all_names_the_input_and_the_log(tmp_path, images, monkeypatch):
     _install(tmp_path, monkeypatch, FAILING_STUB)
     workdir = tmp_path / "node"
-    workdir.mkdir()
-    monkeypatch.chdir(workdir)
     orig, defaced = images
     with pytest.raises(RuntimeError) as info:
-        FreeSurferImpact(in_file=str(orig), defaced=str(defaced), subject_label="sub_01_T1w").run()
+        _recon_all(orig, "sub_01_T1w_orig", workdir)
     message = str(info.value)
     assert f"recon-all failed on {orig}" in message
     assert str(workdir / "freesurfer" / "sub_01_T1w_orig" / "scripts" / "recon-all.log") in message
     assert "exit code 1" in message and "stub recon-all exited with errors" in message
-    assert str(defaced) not in message  # it stopped at the original
+    assert str(defaced) not in message  # the error is the original's run only
 
 
 def test_write_metrics_merges_the_freesurfer_record(tmp_path, monkeypatch):
@@ -248,21 +268,69 @@ def _edge(workflow, src, dst):
     return graph.get_edge_data(a, b)["connect"] if graph.has_edge(a, b) else None
 
 
-def test_freesurfer_node_only_for_t1w(tmp_path):
+def test_freesurfer_nodes_only_for_t1w(tmp_path):
     licence = tmp_path / "license.txt"
     licence.write_text("x")
     t1w = _image_wf(tmp_path, "T1w", licence=licence)
-    assert "freesurfer" in t1w.list_node_names()
+    assert {"recon_all_orig", "recon_all_defaced", "freesurfer"} <= set(t1w.list_node_names())
+    assert _edge(t1w, "deface", "recon_all_defaced") == [("out_file", "in_file")]
+    assert _edge(t1w, "deface", "recon_all_orig") is None  # the original is an input, set once
+    assert _edge(t1w, "recon_all_orig", "freesurfer") == [
+        ("subject_dir", "orig_subject_dir"),
+        ("elapsed_s", "orig_elapsed_s"),
+    ]
+    assert _edge(t1w, "recon_all_defaced", "freesurfer") == [
+        ("subject_dir", "defaced_subject_dir"),
+        ("elapsed_s", "defaced_elapsed_s"),
+    ]
     assert _edge(t1w, "freesurfer", "records") == [("metrics", "in6")]
-    assert _edge(t1w, "deface", "freesurfer") == [("out_file", "defaced")]
+    assert _edge(t1w, "deface", "freesurfer") is None
     assert _edge(t1w, "impact", "records") == [("metrics", "in4")]  # the fast check still runs
-    node = t1w.get_node("freesurfer")
-    assert node.inputs.fs_license_file == str(licence)
-    assert node.inputs.openmp == 3 and node.n_procs == 3 and node.mem_gb == 8.0
-    assert node.inputs.subject_label == "sub_01_T1w"
+    for kind in ("orig", "defaced"):
+        node = t1w.get_node(f"recon_all_{kind}")
+        assert node.inputs.fs_license_file == str(licence)
+        assert node.inputs.openmp == 3 and node.n_procs == 3 and node.mem_gb == 8.0
+        assert node.inputs.subject_id == f"sub_01_T1w_{kind}"
+        assert node.interface.can_resume
+    assert t1w.get_node("recon_all_orig").inputs.in_file == str(tmp_path / "sub-01_T1w.nii.gz")
+    assert not isdefined(t1w.get_node("recon_all_defaced").inputs.in_file)
 
     (tmp_path / "fast").mkdir()
     for wf in (_image_wf(tmp_path, "T2w"), _image_wf(tmp_path / "fast", "T1w", impact="fast")):
-        assert "freesurfer" not in wf.list_node_names()
+        names = set(wf.list_node_names())
+        assert not names & {"freesurfer", "recon_all_orig", "recon_all_defaced"}
         assert wf.get_node("records").inputs.in6 == {}
-        assert "impact" in wf.list_node_names()
+        assert "impact" in names
+
+
+def test_the_graphs_freesurfer_nodes_run_and_are_cached(stub_recon_all, images, tmp_path, monkeypatch):
+    """The three nodes of the built graph, run one by one with the stub: a rerun is cached."""
+    monkeypatch.delenv("FS_LICENSE", raising=False)
+    licence = tmp_path / "license.txt"
+    licence.write_text("x")
+    t1w = _image_wf(tmp_path, "T1w", licence=licence)
+    base = tmp_path / "work"
+    nodes = {name: t1w.get_node(name) for name in ("recon_all_orig", "recon_all_defaced", "freesurfer")}
+    for node in nodes.values():
+        node.base_dir = str(base)
+    nodes["recon_all_defaced"].inputs.in_file = str(images[1])  # what deface.out_file gives
+
+    outputs = {kind: nodes[f"recon_all_{kind}"].run().outputs for kind in ("orig", "defaced")}
+    for kind, out in outputs.items():
+        assert Path(out.subject_dir).name == f"sub_01_T1w_{kind}"
+        assert Path(nodes[f"recon_all_{kind}"].output_dir()) in Path(out.subject_dir).parents  # own subjects dir
+        assert (Path(out.subject_dir) / "scripts" / "fs_license.txt").read_text().strip() == str(licence)
+    freesurfer = nodes["freesurfer"]
+    freesurfer.inputs.orig_subject_dir = outputs["orig"].subject_dir
+    freesurfer.inputs.orig_elapsed_s = outputs["orig"].elapsed_s
+    freesurfer.inputs.defaced_subject_dir = outputs["defaced"].subject_dir
+    freesurfer.inputs.defaced_elapsed_s = outputs["defaced"].elapsed_s
+    record = freesurfer.run().outputs.metrics
+    assert {k: v for k, v in record.items() if k.startswith("fs_")} == fs.compare_freesurfer(ORIG, DEFACED)
+    assert record["check_freesurfer"] is True
+
+    done = Path(outputs["orig"].subject_dir) / "scripts" / "recon-all.done"
+    stamp = done.stat().st_mtime_ns
+    again = nodes["recon_all_orig"].run().outputs  # cached: recon-all does not run again
+    assert again.subject_dir == outputs["orig"].subject_dir and again.elapsed_s == outputs["orig"].elapsed_s
+    assert done.stat().st_mtime_ns == stamp

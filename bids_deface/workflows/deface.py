@@ -156,16 +156,27 @@ def _add_impact(workflow, image, options, omp_nthreads: int) -> None:
     if not (options.impact == "freesurfer" and image.suffix == "T1w"):  # recon-all needs a T1w
         setattr(records.inputs, _part("freesurfer"), {})
         return
-    freesurfer = pe.Node(
-        FreeSurferImpact(in_file=str(image.path), subject_label=image.key, openmp=omp_nthreads),
-        name="freesurfer",
-        n_procs=omp_nthreads,
-        mem_gb=8.0,
-    )
-    if options.fs_license_file:
-        freesurfer.inputs.fs_license_file = str(options.fs_license_file)
+    from ..interfaces.freesurfer import ReconAllImage
+
+    recon_all = {}
+    for kind in ("orig", "defaced"):  # one cached, resumable node per recon-all run
+        recon_all[kind] = pe.Node(
+            ReconAllImage(subject_id=f"{image.key}_{kind}", openmp=omp_nthreads),
+            name=f"recon_all_{kind}",
+            n_procs=omp_nthreads,
+            mem_gb=8.0,
+        )
+        if options.fs_license_file:
+            recon_all[kind].inputs.fs_license_file = str(options.fs_license_file)
+    recon_all["orig"].inputs.in_file = str(image.path)
+    freesurfer = pe.Node(FreeSurferImpact(), name="freesurfer")
     workflow.connect([
-        (deface, freesurfer, [("out_file", "defaced")]),
+        (deface, recon_all["defaced"], [("out_file", "in_file")]),
+        (recon_all["orig"], freesurfer, [("subject_dir", "orig_subject_dir"), ("elapsed_s", "orig_elapsed_s")]),
+        (recon_all["defaced"], freesurfer, [
+            ("subject_dir", "defaced_subject_dir"),
+            ("elapsed_s", "defaced_elapsed_s"),
+        ]),
         (freesurfer, records, [("metrics", _part("freesurfer"))]),
     ])  # fmt:skip
 

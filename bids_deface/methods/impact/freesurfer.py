@@ -212,6 +212,62 @@ def _key(name: str) -> str:
     return re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_")
 
 
+def _compare_aseg(orig: dict, defc: dict, defc_dir: Path) -> dict[str, float]:
+    """Per-structure volume changes, their mean / max absolute change, shared measures' changes."""
+    metrics: dict[str, float] = {}
+    changes = []
+    for name, volume in orig["volumes_mm3"].items():
+        if name not in defc["volumes_mm3"]:
+            LOGGER.warning("structure %s missing from %s", name, defc_dir)
+            continue
+        change = overlap.percent_change(volume, defc["volumes_mm3"][name])
+        metrics[f"fs_aseg_{_key(name)}_volume_change_pct"] = change
+        if volume > 0:
+            changes.append(abs(change))
+    if changes:
+        metrics["fs_aseg_volume_change_abs_mean_pct"] = float(np.mean(changes))
+        metrics["fs_aseg_volume_change_abs_max_pct"] = float(np.max(changes))
+    for name, value in orig["measures"].items():
+        if name in defc["measures"]:
+            metrics[f"fs_{_key(name)}_change_pct"] = overlap.percent_change(value, defc["measures"][name])
+    return metrics
+
+
+def _compare_thickness(orig_dir: Path, defc_dir: Path, hemi: str) -> dict[str, float]:
+    """Mean thickness of ``hemi`` in both runs, its change, the largest regional change."""
+    paths = [d / "stats" / f"{hemi}.aparc.stats" for d in (orig_dir, defc_dir)]
+    if not all(p.is_file() for p in paths):
+        LOGGER.info("no %s.aparc.stats in both subjects: thickness not compared", hemi)
+        return {}
+    a, b = (parse_aparc_stats(p) for p in paths)
+    mean_a, mean_b = a["measures"]["MeanThickness"], b["measures"]["MeanThickness"]
+    metrics = {
+        f"fs_{hemi}_mean_thickness_original_mm": mean_a,
+        f"fs_{hemi}_mean_thickness_defaced_mm": mean_b,
+        f"fs_{hemi}_mean_thickness_change_pct": overlap.percent_change(mean_a, mean_b),
+    }
+    region_changes = [
+        abs(overlap.percent_change(th, b["thickness_mm"][name]))
+        for name, th in a["thickness_mm"].items()
+        if name in b["thickness_mm"] and th > 0
+    ]
+    if region_changes:
+        metrics[f"fs_{hemi}_thickness_change_abs_max_pct"] = float(max(region_changes))
+    return metrics
+
+
+def _compare_cnr(orig_dir: Path, defc_dir: Path) -> dict[str, float]:
+    """Gray/white CNR of both runs and its change, when both have a CNR source."""
+    cnr_orig, cnr_defc = subject_cnr(orig_dir), subject_cnr(defc_dir)
+    if cnr_orig is None or cnr_defc is None:
+        return {}
+    return {
+        "fs_cnr_original": cnr_orig,
+        "fs_cnr_defaced": cnr_defc,
+        "fs_cnr_change_pct": overlap.percent_change(cnr_orig, cnr_defc),
+    }
+
+
 def compare_freesurfer(orig_subject_dir: str | os.PathLike, defaced_subject_dir: str | os.PathLike) -> dict[str, float]:
     """Compare the FreeSurfer outputs of the original and the defaced image.
 
@@ -235,47 +291,10 @@ def compare_freesurfer(orig_subject_dir: str | os.PathLike, defaced_subject_dir:
     orig_dir, defc_dir = Path(orig_subject_dir), Path(defaced_subject_dir)
     orig = parse_aseg_stats(orig_dir / "stats" / "aseg.stats")
     defc = parse_aseg_stats(defc_dir / "stats" / "aseg.stats")
-    metrics: dict[str, float] = {}
-
-    changes = []
-    for name, volume in orig["volumes_mm3"].items():
-        if name not in defc["volumes_mm3"]:
-            LOGGER.warning("structure %s missing from %s", name, defc_dir)
-            continue
-        change = overlap.percent_change(volume, defc["volumes_mm3"][name])
-        metrics[f"fs_aseg_{_key(name)}_volume_change_pct"] = change
-        if volume > 0:
-            changes.append(abs(change))
-    if changes:
-        metrics["fs_aseg_volume_change_abs_mean_pct"] = float(np.mean(changes))
-        metrics["fs_aseg_volume_change_abs_max_pct"] = float(np.max(changes))
-    for name, value in orig["measures"].items():
-        if name in defc["measures"]:
-            metrics[f"fs_{_key(name)}_change_pct"] = overlap.percent_change(value, defc["measures"][name])
-
+    metrics = _compare_aseg(orig, defc, defc_dir)
     for hemi in ("lh", "rh"):
-        paths = [d / "stats" / f"{hemi}.aparc.stats" for d in (orig_dir, defc_dir)]
-        if not all(p.is_file() for p in paths):
-            LOGGER.info("no %s.aparc.stats in both subjects: thickness not compared", hemi)
-            continue
-        a, b = (parse_aparc_stats(p) for p in paths)
-        mean_a, mean_b = a["measures"]["MeanThickness"], b["measures"]["MeanThickness"]
-        metrics[f"fs_{hemi}_mean_thickness_original_mm"] = mean_a
-        metrics[f"fs_{hemi}_mean_thickness_defaced_mm"] = mean_b
-        metrics[f"fs_{hemi}_mean_thickness_change_pct"] = overlap.percent_change(mean_a, mean_b)
-        region_changes = [
-            abs(overlap.percent_change(th, b["thickness_mm"][name]))
-            for name, th in a["thickness_mm"].items()
-            if name in b["thickness_mm"] and th > 0
-        ]
-        if region_changes:
-            metrics[f"fs_{hemi}_thickness_change_abs_max_pct"] = float(max(region_changes))
-
-    cnr_orig, cnr_defc = subject_cnr(orig_dir), subject_cnr(defc_dir)
-    if cnr_orig is not None and cnr_defc is not None:
-        metrics["fs_cnr_original"] = cnr_orig
-        metrics["fs_cnr_defaced"] = cnr_defc
-        metrics["fs_cnr_change_pct"] = overlap.percent_change(cnr_orig, cnr_defc)
+        metrics.update(_compare_thickness(orig_dir, defc_dir, hemi))
+    metrics.update(_compare_cnr(orig_dir, defc_dir))
     return metrics
 
 

@@ -1,92 +1,56 @@
-"""Impact of defacing on downstream processing (issue 5).
+"""Impact of defacing on downstream processing (issue 5): the comparison and its check.
 
-The original and the defaced image go through the SAME small structural pipeline, with
-identical settings and random seeds, built from antspyx:
-
-1. resampling to an isotropic working grid (``resolution_mm``);
-2. N4 bias-field correction inside a head mask (``ants.get_mask``: above the mean);
-3. registration of a head template to the image: affine ("fast"), then SyN ("full"),
-   on a coarse pyramid (8 and 4 mm for the affine stage), refined with the metric
-   restricted to the brain region, both images starting from the same translation
-   (centres of mass of the ORIGINAL image and of the template);
-4. brain extraction: the template brain mask carried by that registration, refined by
-   dropping voxels darker than 10 % of the robust maximum inside it (air, bone) and
-   keeping the largest connected component with holes filled;
-5. three-class tissue segmentation inside the brain mask: deterministic 1D k-means of
-   the intensities ("fast") or Atropos with MRF smoothing ("full"); classes are named
-   by their intensity order for the contrast (``TISSUE_ORDER``).
-
-The outputs are compared (see :mod:`bids_deface.methods.overlap`): brain Dice / IoU,
-tissue IoU and volume change, gray/white CNR, the displacement of brain voxels between
-the two template registrations, and the largest raw intensity change inside the
-original's brain mask (which must be exactly 0 for a defacing that spares the brain).
+The original and the defaced image go through the same structural pipeline
+(:mod:`bids_deface.methods.impact.pipeline`: N4, template registration, brain extraction,
+tissue segmentation, with identical settings and seeds; its docstring notes what keeps
+the runs deterministic) and the outputs are compared (see :mod:`bids_deface.methods.overlap`):
+brain Dice / IoU, tissue IoU and volume change, gray/white CNR, the displacement of brain
+voxels between the two template registrations, and the largest raw intensity change inside
+the original's brain mask (which must be exactly 0 for a defacing that spares the brain).
 The approach follows Theyers et al. (2021), Front. Psychiatry 12:617997, who compared
 FreeSurfer outputs on original and defaced scans.
-
-Determinism. ANTs threading follows ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS``, which ITK
-reads once per process (at its first multithreaded call); this module sets no global state
-at import. Original and defaced are processed in one call, so always with the same
-threads. At a given thread count the same input gives the same metrics (``time_*`` keys
-aside), within a process and across runs; N4's result moves in the last digits with the
-thread count, which is why the workflow and the tests run ANTs on one thread:
-
-* the affine stages use Mattes mutual information with seeded random sampling
-  (reproducible on one thread; global correlation, which ANTs' "Repro" presets use for
-  their thread independence, let the missing face move the T1w registrations: brain Dice
-  0.85-0.94 and 4-7.5 mm mean displacement on the real T1w heads, against 0.995-0.997 and
-  0.2-0.3 mm with mutual information);
-* the SyN stage uses Mattes MI on all voxels (no random sampling);
-* the antspyx registration seed is a module-level setting (``ants.config._random_seed``),
-  set for the duration of each registration call and restored afterwards;
-* masks given to ``ants.iMath`` morphology are float images (on uint8 images its
-  dilation read undefined memory: three calls on one input gave three masks);
-* Atropos ("full" mode) runs with ``-r 0`` (constant seed); "fast" mode uses a
-  deterministic numpy k-means.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 
 from bids_deface.methods import overlap
-from bids_deface.methods.ants_bridge import ants_seed, nifti_to_ants
+from bids_deface.methods.impact.pipeline import (
+    AFFINE_LEVELS_MM,
+    BRAIN_LEVELS_MM,
+    BRAIN_REGION_MARGIN_MM,
+    MODES,
+    N4_GRID_MM,
+    TISSUE_ORDER,
+    WorkingImages,
+    center_of_mass_init,
+    kmeans_1d,
+    prepare_images,
+    process_pair,
+)
 from bids_deface.methods.record import check_limits
 
-LOGGER = logging.getLogger(__name__)
-
-MODES = ("fast", "full")
-
-#: Order of the three tissue classes (darkest first) per contrast.
-TISSUE_ORDER: dict[str, tuple[str, str, str]] = {
-    "T1w": ("csf", "gm", "wm"),
-    "T2w": ("wm", "gm", "csf"),
-    "PDw": ("wm", "gm", "csf"),
-    "FLAIR": ("csf", "wm", "gm"),
-}
-
-#: Voxel size (mm) at which N4 fits the bias field (a smooth field needs no more).
-N4_GRID_MM = 6.0
-
-#: Voxel sizes (mm) of the affine registration pyramid levels.
-AFFINE_LEVELS_MM = (8.0, 4.0)
-
-#: Voxel sizes (mm) of the brain-region affine refinement levels.
-BRAIN_LEVELS_MM = (4.0, 2.0)
-
-#: Margin (mm) around the carried template brain mask for the brain-region stages. Wider
-#: margins let tissue next to the face back in: on the real PDw head (thick slices, small
-#: field of view) 10 mm gave brain Dice 0.949 and 3.3 mm mean displacement, 2 mm gave 0.993
-#: and 0.5 mm; T1w and T2w heads were as good or better with 2 mm (Dice 0.987-0.997).
-BRAIN_REGION_MARGIN_MM = 2.0
+__all__ = [  # the pipeline's names stay importable from here
+    "AFFINE_LEVELS_MM",
+    "BRAIN_LEVELS_MM",
+    "BRAIN_REGION_MARGIN_MM",
+    "MAX_DISPLACEMENT_POINTS",
+    "MODES",
+    "N4_GRID_MM",
+    "TISSUE_ORDER",
+    "ImpactThresholds",
+    "center_of_mass_init",
+    "evaluate_impact",
+    "impact_metrics",
+    "kmeans_1d",
+]
 
 #: Upper bound on the number of brain voxels mapped through both registrations.
 MAX_DISPLACEMENT_POINTS = 50_000
@@ -130,224 +94,6 @@ class ImpactThresholds:
 # --------------------------------------------------------------------------- helpers
 
 
-def _resample(image, resolution_mm: float | None, interp: int = 0):
-    """Resample an ANTs image to isotropic ``resolution_mm`` (no-op when ``None``)."""
-    import ants
-
-    if resolution_mm is None:
-        return image
-    return ants.resample_image(image, (resolution_mm,) * 3, use_voxels=False, interp_type=interp)
-
-
-def _shrink_factors(image, levels_mm: tuple[float, ...]) -> tuple[int, ...]:
-    """Registration shrink factors making each pyramid level about ``levels_mm``."""
-    return tuple(max(1, int(round(mm / min(image.spacing)))) for mm in levels_mm)
-
-
-def _n4_shrink_factor(image, target_mm: float = N4_GRID_MM) -> int:
-    """Shrink factor bringing the N4 fitting grid near ``target_mm`` (at least 1)."""
-    return max(1, int(round(target_mm / min(image.spacing))))
-
-
-def center_of_mass_init(fixed, moving, path: str) -> str:
-    """Write the translation aligning the intensity centres of mass of two ANTs images.
-
-    Maps fixed-space points to moving-space points (the ANTs forward convention) and is
-    computed ONCE, on the original image, then used for both registrations: defacing
-    removes the face and shifts the centre of mass by several mm, which would otherwise
-    start the two registrations from different points.
-    """
-    import ants
-
-    def com(image) -> np.ndarray:
-        data = np.clip(image.numpy(), 0, None)
-        index = np.argwhere(data > 0)
-        weights = data[data > 0]
-        centre = (index * weights[:, None]).sum(axis=0) / weights.sum()
-        direction = np.asarray(image.direction).reshape(3, 3)
-        return np.asarray(image.origin) + direction @ (centre * np.asarray(image.spacing))
-
-    shift = com(moving) - com(fixed)
-    transform = ants.create_ants_transform(transform_type="AffineTransform", dimension=3, translation=tuple(shift))
-    ants.write_transform(transform, path)
-    return path
-
-
-def _register(
-    fixed, moving, mode: str, seed: int, initial: str, template_brain=None, metric: str = "mattes"
-) -> tuple[list[str], dict[str, float]]:
-    """Register ``moving`` (template) to ``fixed`` (subject), deterministically.
-
-    Stage 1, a whole-image affine, finds the head; stage 2 refines it with the metric
-    restricted to the brain region that stage 1 carried, so what defacing removed no
-    longer pulls. Stage 1 takes no head mask: restricted to the head of a thick-slab
-    image (the T2w of the shared heads, 120 mm of head in view) the affine stretched the
-    template 1.6x along the slab for the defaced copy (brain Dice 0.24, 82 mm mean
-    displacement); without it the five real heads gave brain Dice 0.998-0.999 and
-    0.07-0.15 mm.
-
-    ``metric``: the affine stages' metric, Mattes mutual information by default, for
-    every contrast: correlation with a T1w template is meaningless for other contrasts
-    (measured: brain Dice 0.74-0.79 with GC on T2w images), and on T1w it let the missing
-    face pull the registration (see the module notes).
-
-    Returns the forward transform list (maps subject points to template points, and the
-    template image onto the subject grid) and the time per stage in seconds.
-    """
-    import ants
-
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
-    with ants_seed(seed):
-        affine = ants.registration(
-            fixed,
-            moving,
-            type_of_transform="Affine",
-            initial_transform=[initial],
-            aff_metric=metric,
-            aff_random_sampling_rate=0.2,
-            aff_iterations=(100, 50),
-            aff_shrink_factors=_shrink_factors(fixed, AFFINE_LEVELS_MM),
-            aff_smoothing_sigmas=(2, 1),
-        )
-        # stage 2: the same affine refined on the brain region only (the template brain
-        # carried by stage 1, dilated by BRAIN_REGION_MARGIN_MM), so that what lies
-        # outside the brain (face, neck, field of view) no longer drives the result
-        warped = ants.apply_transforms(fixed, template_brain, affine["fwdtransforms"])
-        radius = max(1, int(round(BRAIN_REGION_MARGIN_MM / min(fixed.spacing))))
-        # iMath's morphology needs a float image: on the uint8 image that ``>`` returns,
-        # "MD" read undefined memory (dilated masks of 53k, 270k and 58k voxels from one
-        # input in three calls: the first registration in a process differed from the rest)
-        region = ants.iMath((warped > 0.5).astype("float32"), "MD", radius)
-        affine = ants.registration(
-            fixed,
-            moving,
-            type_of_transform="Affine",
-            initial_transform=list(affine["fwdtransforms"]),
-            mask=region,
-            aff_metric=metric,
-            aff_random_sampling_rate=0.1,
-            aff_iterations=(50, 25),
-            aff_shrink_factors=_shrink_factors(fixed, BRAIN_LEVELS_MM),
-            aff_smoothing_sigmas=(1, 0),
-        )
-        transforms = list(affine["fwdtransforms"])
-        timings["time_registration_affine_s"] = time.perf_counter() - start
-        if mode == "full":
-            start = time.perf_counter()
-            syn = ants.registration(
-                fixed,
-                moving,
-                type_of_transform="SyNOnly",
-                initial_transform=transforms,
-                mask=region,
-                syn_metric="mattes",
-                syn_sampling=32,
-                reg_iterations=(40, 20, 10),
-                grad_step=0.2,
-                flow_sigma=3,
-            )
-            warps = [t for t in syn["fwdtransforms"] if not t.endswith(".mat")]
-            transforms = warps + transforms
-            timings["time_registration_syn_s"] = time.perf_counter() - start
-    return transforms, timings
-
-
-def _brain_mask(image, warped_brain) -> np.ndarray:
-    """Refine a template brain mask carried onto ``image`` (both ANTs images).
-
-    Voxels of the warped mask (probability > 0.5) darker than 10 % of the 98th
-    percentile of intensities inside it are dropped; the largest connected component is
-    kept and its holes filled.
-    """
-    import ants
-
-    carried = warped_brain.numpy() > 0.5
-    if not carried.any():
-        raise RuntimeError("the template brain mask maps outside the image")
-    values = image.numpy()
-    threshold = 0.1 * float(np.percentile(values[carried], 98))
-    refined = image.new_image_like((carried & (values > threshold)).astype(np.float32))
-    refined = ants.iMath(refined, "GetLargestComponent")
-    refined = ants.iMath(refined, "FillHoles")
-    return refined.numpy() > 0.5
-
-
-def kmeans_1d(values: np.ndarray, k: int = 3, max_iter: int = 100) -> np.ndarray:
-    """Deterministic 1D k-means (Lloyd) of intensities; labels 0..k-1, darkest first.
-
-    Centres start at the quantiles ``(2i + 1) / 2k`` of the values, so the result depends
-    on the data only (no random initialisation).
-    """
-    values = np.asarray(values, dtype=np.float64).ravel()
-    if values.size < k:
-        raise ValueError(f"k-means needs at least {k} values; got {values.size}")
-    centres = np.quantile(values, (2 * np.arange(k) + 1) / (2 * k))
-    labels = np.zeros(values.size, dtype=np.int16)
-    for _ in range(max_iter):
-        bounds = (centres[1:] + centres[:-1]) / 2  # centres stay sorted
-        labels = np.searchsorted(bounds, values).astype(np.int16)
-        new = np.array([values[labels == j].mean() if np.any(labels == j) else centres[j] for j in range(k)])
-        if np.allclose(new, centres, rtol=0, atol=1e-9):
-            break
-        centres = new
-    return labels
-
-
-def _segment(image, brain: np.ndarray, contrast: str, mode: str) -> dict[str, np.ndarray]:
-    """Three tissue classes inside ``brain``, named by intensity order for ``contrast``.
-
-    "fast": deterministic 1D k-means of the intensities; "full": Atropos (k-means
-    initialisation, MRF smoothing 0.1, constant random seed ``-r 0``).
-    """
-    import ants
-
-    labels = np.zeros(brain.shape, dtype=np.int16)
-    if mode == "full":
-        mask = image.new_image_like(brain.astype(np.float32))
-        result = ants.atropos(a=image, x=mask, i="Kmeans[3]", m="[0.1,1x1x1]", c="[3,0]", r=0)
-        labels = result["segmentation"].numpy().round().astype(np.int16)
-    else:
-        labels[brain] = kmeans_1d(image.numpy()[brain], 3) + 1
-    names = TISSUE_ORDER[contrast]
-    return {name: labels == index + 1 for index, name in enumerate(names)}
-
-
-def _process(image, template, template_brain, mode: str, seed: int, contrast: str, initial: str) -> dict:
-    """Run the structural mini-pipeline on one (working-grid) ANTs image."""
-    import ants
-
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
-    head = ants.get_mask(image, cleanup=0)
-    corrected = ants.n4_bias_field_correction(
-        image,
-        mask=head,
-        shrink_factor=_n4_shrink_factor(image),
-        convergence={"iters": [20, 10], "tol": 1e-4},
-    )
-    timings["time_n4_s"] = time.perf_counter() - start
-
-    transforms, reg_times = _register(corrected, template, mode, seed, initial, template_brain)
-    timings.update(reg_times)
-
-    start = time.perf_counter()
-    warped = ants.apply_transforms(corrected, template_brain, transforms, interpolator="linear")
-    brain = _brain_mask(corrected, warped)
-    timings["time_brain_extraction_s"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    tissues = _segment(corrected, brain, contrast, mode)
-    timings["time_segmentation_s"] = time.perf_counter() - start
-    return {
-        "corrected": corrected.numpy(),
-        "transforms": transforms,
-        "brain": brain,
-        "tissues": tissues,
-        "timings": timings,
-    }
-
-
 def _brain_points(image, brain: np.ndarray) -> pd.DataFrame:
     """Physical (LPS) coordinates of at most ``MAX_DISPLACEMENT_POINTS`` brain voxels."""
     index = np.argwhere(brain)
@@ -374,6 +120,78 @@ def _check_pair(original: nib.Nifti1Image, defaced: nib.Nifti1Image) -> None:
         raise ValueError(f"original and defaced images differ in shape: {original.shape} vs {defaced.shape}")
     if not np.allclose(original.affine, defaced.affine, atol=1e-4):
         raise ValueError("original and defaced images differ in their affine (voxel grid)")
+
+
+def _validate(mode: str, contrast: str, resolution_mm: float | None) -> None:
+    """Raise ``ValueError`` on an unknown mode or contrast, or a non-positive resolution."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
+    if contrast not in TISSUE_ORDER:
+        raise ValueError(f"contrast must be one of {tuple(TISSUE_ORDER)}; got {contrast!r}")
+    if resolution_mm is not None and resolution_mm <= 0:
+        raise ValueError(f"resolution_mm must be positive; got {resolution_mm}")
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+def _overlap_metrics(orig: dict, defc: dict, work_original) -> dict[str, float]:
+    """Brain Dice / IoU / volumes, tissue IoU and volume change, gray/white CNR."""
+    voxel_ml = float(np.prod(work_original.spacing)) / 1000.0
+    metrics: dict[str, float] = {
+        "brain_dice": overlap.dice(orig["brain"], defc["brain"]),
+        "brain_iou": overlap.iou(orig["brain"], defc["brain"]),
+        "brain_volume_original_ml": float(orig["brain"].sum()) * voxel_ml,
+        "brain_volume_defaced_ml": float(defc["brain"].sum()) * voxel_ml,
+        "brain_volume_change_pct": overlap.volume_change_pct(orig["brain"], defc["brain"]),
+    }
+    for tissue in ("csf", "gm", "wm"):
+        a, b = orig["tissues"][tissue], defc["tissues"][tissue]
+        metrics[f"{tissue}_iou"] = overlap.iou(a, b)
+        metrics[f"{tissue}_volume_change_pct"] = overlap.volume_change_pct(a, b)
+    cnr_original = overlap.cnr(orig["corrected"], orig["tissues"]["gm"], orig["tissues"]["wm"])
+    cnr_defaced = overlap.cnr(defc["corrected"], defc["tissues"]["gm"], defc["tissues"]["wm"])
+    metrics.update(
+        cnr_original=cnr_original,
+        cnr_defaced=cnr_defaced,
+        cnr_change_pct=overlap.percent_change(cnr_original, cnr_defaced),
+    )
+    return metrics
+
+
+def _displacement_metrics(work_original, orig: dict, defc: dict) -> dict[str, float]:
+    """Mean and max displacement (mm) of the original's brain voxels between the registrations."""
+    points = _brain_points(work_original, orig["brain"])
+    mean_mm, max_mm = overlap.displacement_stats(
+        _map_points(points, orig["transforms"]), _map_points(points, defc["transforms"])
+    )
+    return {"displacement_mean_mm": mean_mm, "displacement_max_mm": max_mm}
+
+
+def _intensity_change_in_brain(images: WorkingImages, brain: np.ndarray) -> float:
+    """Largest raw intensity change inside the original's brain mask, on the native grid."""
+    import ants
+
+    brain_native = (
+        ants.resample_image_to_target(
+            images.work_original.new_image_like(brain.astype(np.float32)),
+            images.native_original,
+            interp_type="nearestNeighbor",
+        ).numpy()
+        > 0.5
+    )
+    return overlap.max_abs_difference_in_mask(
+        images.native_original.numpy(), images.native_defaced.numpy(), brain_native
+    )
+
+
+def _timings(time_prepare: float, orig: dict, defc: dict, time_displacement: float) -> dict[str, float]:
+    """The ``time_*_s`` keys: each pipeline step summed over the two images."""
+    timings = {"time_prepare_s": time_prepare}
+    for key in orig["timings"]:
+        timings[key] = orig["timings"][key] + defc["timings"][key]
+    timings["time_displacement_s"] = time_displacement
+    return timings
 
 
 # --------------------------------------------------------------------------- public API
@@ -419,78 +237,23 @@ def impact_metrics(
         ``displacement_max_mm``, ``intensity_change_in_brain`` and ``time_*_s`` timings
         (the only keys that vary between identical runs).
     """
-    import ants
-
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
-    if contrast not in TISSUE_ORDER:
-        raise ValueError(f"contrast must be one of {tuple(TISSUE_ORDER)}; got {contrast!r}")
-    if resolution_mm is not None and resolution_mm <= 0:
-        raise ValueError(f"resolution_mm must be positive; got {resolution_mm}")
+    _validate(mode, contrast, resolution_mm)
     _check_pair(original, defaced)
     start_total = time.perf_counter()
 
     start = time.perf_counter()
-    native_original = nifti_to_ants(original)
-    native_defaced = nifti_to_ants(defaced)
-    work_original = _resample(native_original, resolution_mm)
-    work_defaced = _resample(native_defaced, resolution_mm)
-    template = _resample(nifti_to_ants(template_head), resolution_mm)
-    template_brain = ants.resample_image_to_target(nifti_to_ants(template_brain_mask), template, interp_type="linear")
+    images = prepare_images(original, defaced, template_head, template_brain_mask, resolution_mm)
     time_prepare = time.perf_counter() - start
 
-    runs = {}
-    with tempfile.TemporaryDirectory(prefix="bids_deface_impact_") as tmp:
-        initial = center_of_mass_init(work_original, template, str(Path(tmp) / "init.mat"))
-        for name, work in (("original", work_original), ("defaced", work_defaced)):
-            LOGGER.debug("impact: processing the %s image (%s mode)", name, mode)
-            runs[name] = _process(work, template, template_brain, mode, seed, contrast, initial)
-    orig, defc = runs["original"], runs["defaced"]
-
-    voxel_ml = float(np.prod(work_original.spacing)) / 1000.0
-    metrics: dict[str, float] = {
-        "brain_dice": overlap.dice(orig["brain"], defc["brain"]),
-        "brain_iou": overlap.iou(orig["brain"], defc["brain"]),
-        "brain_volume_original_ml": float(orig["brain"].sum()) * voxel_ml,
-        "brain_volume_defaced_ml": float(defc["brain"].sum()) * voxel_ml,
-        "brain_volume_change_pct": overlap.volume_change_pct(orig["brain"], defc["brain"]),
-    }
-    for tissue in ("csf", "gm", "wm"):
-        a, b = orig["tissues"][tissue], defc["tissues"][tissue]
-        metrics[f"{tissue}_iou"] = overlap.iou(a, b)
-        metrics[f"{tissue}_volume_change_pct"] = overlap.volume_change_pct(a, b)
-    cnr_original = overlap.cnr(orig["corrected"], orig["tissues"]["gm"], orig["tissues"]["wm"])
-    cnr_defaced = overlap.cnr(defc["corrected"], defc["tissues"]["gm"], defc["tissues"]["wm"])
-    metrics.update(
-        cnr_original=cnr_original,
-        cnr_defaced=cnr_defaced,
-        cnr_change_pct=overlap.percent_change(cnr_original, cnr_defaced),
-    )
+    orig, defc = process_pair(images, mode, seed, contrast)
+    metrics = _overlap_metrics(orig, defc, images.work_original)
 
     start = time.perf_counter()
-    points = _brain_points(work_original, orig["brain"])
-    mean_mm, max_mm = overlap.displacement_stats(
-        _map_points(points, orig["transforms"]), _map_points(points, defc["transforms"])
-    )
-    metrics.update(displacement_mean_mm=mean_mm, displacement_max_mm=max_mm)
+    metrics.update(_displacement_metrics(images.work_original, orig, defc))
     time_displacement = time.perf_counter() - start
 
-    brain_native = (
-        ants.resample_image_to_target(
-            work_original.new_image_like(orig["brain"].astype(np.float32)),
-            native_original,
-            interp_type="nearestNeighbor",
-        ).numpy()
-        > 0.5
-    )
-    metrics["intensity_change_in_brain"] = overlap.max_abs_difference_in_mask(
-        native_original.numpy(), native_defaced.numpy(), brain_native
-    )
-
-    metrics["time_prepare_s"] = time_prepare
-    for key in orig["timings"]:
-        metrics[key] = orig["timings"][key] + defc["timings"][key]
-    metrics["time_displacement_s"] = time_displacement
+    metrics["intensity_change_in_brain"] = _intensity_change_in_brain(images, orig["brain"])
+    metrics.update(_timings(time_prepare, orig, defc, time_displacement))
     metrics["time_total_s"] = time.perf_counter() - start_total
     return metrics
 
