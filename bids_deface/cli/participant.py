@@ -122,7 +122,7 @@ def _run_graph(config: Config, plans: list[SessionPlan], sidecars: dict, crash_d
     )
     plugin_args = config.nipype.resolved_plugin_args()
     # ITK reads its thread count once per process: workers (and SLURM jobs) inherit this,
-    # so template registrations are reproducible run to run (see methods.impact.metrics)
+    # so template registrations are reproducible run to run (see methods.impact.pipeline)
     os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")
     if config.nipype.plugin.startswith("SLURM"):
         import getpass

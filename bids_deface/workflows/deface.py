@@ -36,7 +36,7 @@ def init_deface_image_wf(
     to its own grid through both transforms (one interpolation).
 
     With ``options.impact == "freesurfer"``, a T1w image is also run through FreeSurfer's
-    recon-all (original and defaced, node ``freesurfer``, ``omp_nthreads`` threads);
+    recon-all (nodes ``recon_all_orig`` and ``recon_all_defaced``, ``omp_nthreads`` threads, compared by ``freesurfer``);
     other suffixes get only the fast ANTs impact check.
 
     Parameters
