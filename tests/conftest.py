@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 # ANTs' multithreaded metric sampling is not reproducible; ITK reads this once per process
@@ -77,3 +78,12 @@ def heads_run(shared_data, tmp_path_factory):
         "after": _hash_tree(bids),
         "truth": shared_data / "truth",
     }
+
+
+@pytest.fixture
+def tiny_bids(tmp_path):
+    """A BIDS dataset with one empty participant folder: enough for the parser's checks."""
+    root = tmp_path / "bids"
+    (root / "sub-01" / "anat").mkdir(parents=True)
+    (root / "dataset_description.json").write_text(json.dumps({"Name": "t", "BIDSVersion": "1.10.0"}))
+    return root

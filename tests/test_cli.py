@@ -3,41 +3,28 @@
 import json
 
 import pytest
+from cli_run import usage_error
 
 from bids_deface.cli.parser import parse_args
 from bids_deface.cli.run import main
 
 
-@pytest.fixture
-def tiny_bids(tmp_path):
-    root = tmp_path / "bids"
-    (root / "sub-01" / "anat").mkdir(parents=True)
-    (root / "dataset_description.json").write_text(json.dumps({"Name": "t", "BIDSVersion": "1.10.0"}))
-    return root
-
-
-def _exit_code(argv, capsys):
-    with pytest.raises(SystemExit) as err:
-        main(argv)
-    return err.value.code, capsys.readouterr().err
-
-
 def test_missing_bids_dir(tmp_path, capsys):
-    code, err = _exit_code([str(tmp_path / "nope"), str(tmp_path / "out"), "participant"], capsys)
+    code, err = usage_error([str(tmp_path / "nope"), str(tmp_path / "out"), "participant"], capsys)
     assert code == 2
     assert "nope" in err and "does not exist" in err
 
 
 def test_not_bids(tmp_path, capsys):
     (tmp_path / "data").mkdir()
-    code, err = _exit_code([str(tmp_path / "data"), str(tmp_path / "out"), "participant"], capsys)
+    code, err = usage_error([str(tmp_path / "data"), str(tmp_path / "out"), "participant"], capsys)
     assert code == 2
     assert "dataset_description.json" in err
 
 
 @pytest.mark.parametrize("inside", [".", "derivatives/bids_deface"])
 def test_output_inside_input_refused(tiny_bids, capsys, inside):
-    code, err = _exit_code([str(tiny_bids), str(tiny_bids / inside), "participant"], capsys)
+    code, err = usage_error([str(tiny_bids), str(tiny_bids / inside), "participant"], capsys)
     assert code == 2
     assert "outside the input dataset" in err
     assert not (tiny_bids / "derivatives").exists()
@@ -46,7 +33,7 @@ def test_output_inside_input_refused(tiny_bids, capsys, inside):
 def test_invalid_filter_file(tiny_bids, tmp_path, capsys):
     bad = tmp_path / "filters.json"
     bad.write_text("{not json")
-    code, err = _exit_code(
+    code, err = usage_error(
         [str(tiny_bids), str(tmp_path / "out"), "participant", "--bids-filter-file", str(bad)], capsys
     )
     assert code == 2

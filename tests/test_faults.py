@@ -21,32 +21,12 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from cli_run import run_logged, usage_error
 from phantoms import template_head
-
-from bids_deface.cli.run import main
 
 pytestmark = pytest.mark.xdist_group("faults")
 
 DANGLING = "content not present (a dangling symlink, e.g. a git-annex file: run `datalad get`)"
-
-
-class _Collect(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.INFO)
-        self.lines = []
-
-    def emit(self, record):
-        self.lines.append((record.levelno, record.getMessage()))
-
-
-def _main(argv):
-    messages = _Collect()
-    logger = logging.getLogger("bids_deface")
-    logger.addHandler(messages)
-    try:
-        return main(argv), messages.lines
-    finally:
-        logger.removeHandler(messages)
 
 
 def _bids(root, subjects=("01",)):
@@ -82,7 +62,7 @@ def first(tmp_path_factory, hash_tree):
     small = nib.Nifti1Image(rng.integers(1, 500, (40, 40, 40)).astype(np.int16), np.diag([0.3, 0.3, 0.3, 1.0]))
     small.to_filename(bids / "sub-03" / "anat" / "sub-03_T1w.nii.gz")
     before = hash_tree(bids)
-    code, log = _main([str(bids), str(root / "out"), "participant", *_args(root)])
+    code, log = run_logged([str(bids), str(root / "out"), "participant", *_args(root)])
     return {"root": root, "bids": bids, "out": root / "out", "code": code, "log": log, "before": before}
 
 
@@ -117,7 +97,7 @@ def rerun(first):
     bids, root = first["bids"], first["root"]
     (bids / "sub-04" / "anat").mkdir(parents=True)
     shutil.copy(bids / "sub-01" / "anat" / "sub-01_T1w.nii.gz", bids / "sub-04" / "anat" / "sub-04_T1w.nii.gz")
-    code, log = _main([str(bids), str(first["out"]), "participant", *_args(root, "--participant-label", "04")])
+    code, log = run_logged([str(bids), str(first["out"]), "participant", *_args(root, "--participant-label", "04")])
     return {"code": code, "log": log}
 
 
@@ -262,23 +242,9 @@ def test_workers_die_with_the_main_process(tmp_path):
 # -- usage errors: exit 2 before any work --
 
 
-def _usage_error(argv, capsys):
-    with pytest.raises(SystemExit) as err:
-        main(argv)
-    return err.value.code, capsys.readouterr().err
-
-
-@pytest.fixture
-def tiny_bids(tmp_path):
-    root = tmp_path / "bids"
-    (root / "sub-01" / "anat").mkdir(parents=True)
-    (root / "dataset_description.json").write_text(json.dumps({"Name": "t", "BIDSVersion": "1.10.0"}))
-    return root
-
-
 @pytest.mark.parametrize("label", ["ü1", "sub-é", "٣", "Ⅻ", "01 "])
 def test_non_ascii_participant_label_exits_2(tiny_bids, tmp_path, capsys, label):
-    code, err = _usage_error(
+    code, err = usage_error(
         [str(tiny_bids), str(tmp_path / "out"), "participant", "--participant-label", label], capsys
     )
     assert code == 2
@@ -288,7 +254,7 @@ def test_non_ascii_participant_label_exits_2(tiny_bids, tmp_path, capsys, label)
 
 @pytest.mark.parametrize("where", ["out/release", "out", "."])
 def test_release_dir_inside_or_holding_the_output_folder_exits_2(tiny_bids, tmp_path, capsys, where):
-    code, err = _usage_error(
+    code, err = usage_error(
         [str(tiny_bids), str(tmp_path / "out"), "participant", "--release-dir", str(tmp_path / where)], capsys
     )
     assert code == 2
@@ -299,7 +265,7 @@ def test_release_dir_inside_or_holding_the_output_folder_exits_2(tiny_bids, tmp_
 def test_group_level_checks_the_bids_dataset(tmp_path, capsys):
     (tmp_path / "data").mkdir()
     (tmp_path / "out").mkdir()
-    code, err = _usage_error([str(tmp_path / "data"), str(tmp_path / "out"), "group"], capsys)
+    code, err = usage_error([str(tmp_path / "data"), str(tmp_path / "out"), "group"], capsys)
     assert code == 2
     assert f"{tmp_path / 'data'}: not a BIDS dataset (no dataset_description.json)" in err
 
@@ -322,7 +288,7 @@ def disk_full(first, tmp_path_factory):
         stat = os.statvfs(mnt)
         (mnt / "filler").write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - 256 * 1024))  # 256 KiB left
         out = mnt / "out"
-        code, log = _main(
+        code, log = run_logged(
             [str(first["bids"]), str(out), "participant", *_args(first["root"], "--participant-label", "01")]
         )
         path = out / "sub-01" / "anat" / "sub-01_mod-T1w_desc-deface_metrics.json"

@@ -8,8 +8,8 @@ import logging
 import nibabel as nib
 import numpy as np
 import pytest
+from cli_run import run_logged
 
-from bids_deface.cli.run import main
 from bids_deface.methods.record import error_record, fails_run, finalise_record, tally
 
 
@@ -25,25 +25,9 @@ def unprocessed(tmp_path_factory):
     zero.to_filename(bids / "sub-02" / "anat" / "sub-02_T1w.nii.gz")
     out = bids.parent / "out"
     args = ["--skip-bids-validation", "-w", str(bids.parent / "work"), "--fail-on", "face"]
-    messages = _Collect()
-    logging.getLogger("bids_deface").addHandler(messages)
-    try:
-        codes = (
-            main([str(bids), str(out), "participant", "--impact", "none", *args]),
-            main([str(bids), str(out), "group", *args]),
-        )
-    finally:
-        logging.getLogger("bids_deface").removeHandler(messages)
-    return {"out": out, "codes": codes, "log": messages.lines}
-
-
-class _Collect(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.INFO)
-        self.lines = []
-
-    def emit(self, record):
-        self.lines.append((record.levelno, record.getMessage()))
+    participant, participant_log = run_logged([str(bids), str(out), "participant", "--impact", "none", *args])
+    group, group_log = run_logged([str(bids), str(out), "group", *args])
+    return {"out": out, "codes": (participant, group), "log": participant_log + group_log}
 
 
 def _record(out, subject):

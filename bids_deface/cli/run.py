@@ -14,10 +14,14 @@ from .parser import parse_args
 LOGGER = logging.getLogger("bids_deface")
 
 
+def _formatter() -> logging.Formatter:
+    """One line format for the terminal and the log file."""
+    return logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s | %(message)s", "%H:%M:%S")
+
+
 def _setup_logging(config: Config) -> None:
     """Log to the terminal; the log file starts with the work (:func:`_start_log_file`)."""
     level = logging.WARNING - 10 * min(config.execution.verbosity + 1, 2)
-    fmt = logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s | %(message)s", "%H:%M:%S")
     root = logging.getLogger()
     root.setLevel(min(level, logging.INFO))
     for handler in [h for h in root.handlers if getattr(h, "bids_deface", False)]:
@@ -25,7 +29,7 @@ def _setup_logging(config: Config) -> None:
         handler.close()
     stream = logging.StreamHandler(sys.stderr)
     stream.setLevel(level)
-    stream.setFormatter(fmt)
+    stream.setFormatter(_formatter())
     stream.bids_deface = True
     root.addHandler(stream)
     from nipype import config as nipype_config
@@ -50,7 +54,7 @@ def _start_log_file(config: Config) -> None:
     config.execution.log_dir.mkdir(parents=True, exist_ok=True)
     logfile = logging.FileHandler(config.execution.log_dir / f"bids_deface_{config.execution.run_uuid}.log")
     logfile.setLevel(logging.DEBUG if config.execution.verbosity > 1 else logging.INFO)
-    logfile.setFormatter(logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s | %(message)s", "%H:%M:%S"))
+    logfile.setFormatter(_formatter())
     logfile.bids_deface = True
     logging.getLogger().addHandler(logfile)
 
