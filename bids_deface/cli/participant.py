@@ -12,7 +12,7 @@ from ..config import Config
 from ..derivatives import image_outputs, metrics_path, write_dataset_description, write_json
 from ..layout import AnatImage, SessionPlan, collect_sessions, index_dataset, split_unavailable
 from ..methods.record import error_record, tally
-from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK
+from . import EXIT_FAILED, EXIT_INTERNAL, gate_code, worst
 from .crashes import Crash, read_crashes
 from .progress import Progress, count_nodes
 
@@ -86,12 +86,12 @@ def run_participant_level(config: Config, planned: tuple | None = None) -> int:
             LOGGER.info("sub-%s: report %s", subject, path)
         except Exception:  # noqa: BLE001 - a report bug must not hide the defacing results
             LOGGER.exception("sub-%s: could not write the participant report", subject)
-            code = EXIT_INTERNAL
+            code = worst(code, EXIT_INTERNAL)
     if wf_opts.release_dir is not None:
         from .release import write_release
 
         if not write_release(config):
-            code = max(code, EXIT_FAILED)
+            code = worst(code, EXIT_FAILED)
     return code
 
 
@@ -230,8 +230,9 @@ def account_for_images(
             record["status"].upper(),
             f" ({record['reason']})" if record.get("reason") else "",
         )
-    LOGGER.log(logging.ERROR if counted["gate"] else logging.INFO, "%s", counted["message"])
+    level = logging.ERROR if counted["gate"] else logging.WARNING if counted["review"] else logging.INFO
+    LOGGER.log(level, "%s", counted["message"])
     if internal:
         LOGGER.error("internal error(s): see the crash files in %s", crash_dir)
         return EXIT_INTERNAL
-    return EXIT_FAILED if counted["gate"] else EXIT_OK
+    return gate_code(counted)

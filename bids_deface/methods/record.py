@@ -1,11 +1,21 @@
 """The per-image metrics record: flat keys, units in the names, a verdict with reasons.
 
 Convention: a stage that checks something adds ``check_<name>`` (bool) and, when it
-fails, ``check_<name>_reason`` (str). :func:`finalise_record` turns them into ``status``
-("pass", "fail" or "error"), ``failed_checks`` and ``reason``. Which failed checks make
-the run exit 1 is decided later, by ``--fail-on`` (:func:`fails_run`); the FreeSurfer
-impact check (``check_freesurfer``) is gated by the same ``--fail-on impact`` as
-``check_impact``.
+fails, ``check_<name>_reason`` (str). A stage whose signal cannot vouch for the verdict on
+its own (a face check whose detectors saw no face even on the original, two signals that
+disagree) adds ``review_<signal>`` (str, the reason). :func:`finalise_record` turns them
+into ``status``, ``failed_checks``, ``reason``, ``review_signals`` and ``review_reason``:
+
+* ``error``: the image could not be processed;
+* ``fail``: a check that decides the status failed (:data:`STATUS_CHECKS`);
+* ``review``: nothing failed, but a person must look: a review signal is set, or a check
+  that does not decide the status on its own failed (impact, FreeSurfer);
+* ``pass``: every check passed and every signal agreed.
+
+Which records make the run exit non-zero is decided later (:func:`tally`): errors always,
+failed checks named by ``--fail-on`` (the FreeSurfer impact check ``check_freesurfer`` is
+gated by the same ``--fail-on impact`` as ``check_impact``), and ``review`` with its own
+exit code.
 """
 
 from __future__ import annotations
@@ -13,13 +23,24 @@ from __future__ import annotations
 import math
 
 #: Checks a record may carry, in the order reasons are listed.
-CHECKS = ("brain", "registration", "face", "impact", "freesurfer", "error")
+CHECKS = ("brain", "registration", "face", "face_skin", "impact", "freesurfer", "error")
 #: Checks that decide an image's status. The impact check measures how much an embedded,
 #: template-based pipeline's results move after defacing: it is reported (``warnings``)
 #: and gates a run only when asked (``--fail-on impact``).
-STATUS_CHECKS = ("brain", "registration", "face", "error")
+STATUS_CHECKS = ("brain", "registration", "face", "face_skin", "error")
 #: The ``--fail-on`` name of each check whose name differs from it.
-FAIL_ON_NAMES = {"freesurfer": "impact"}
+FAIL_ON_NAMES = {"freesurfer": "impact", "face_skin": "face"}
+#: Every status, from the best to the worst.
+STATUSES = ("pass", "review", "fail", "error")
+_REVIEW_PREFIX = "review_"
+
+
+def _status(failed: list[str], review: list[str]) -> str:
+    if "error" in failed:
+        return "error"
+    if any(name in STATUS_CHECKS for name in failed):
+        return "fail"
+    return "review" if review or failed else "pass"
 
 
 def finalise_record(record: dict) -> dict:
@@ -33,16 +54,22 @@ def finalise_record(record: dict) -> dict:
     failed = [name for name in CHECKS if record.get(f"check_{name}") is False]
     record["failed_checks"] = failed
     decisive = [name for name in failed if name in STATUS_CHECKS]
-    if "error" in failed:
-        record["status"] = "error"
-    else:
-        record["status"] = "fail" if decisive else "pass"
+    signals = sorted(
+        key[len(_REVIEW_PREFIX) :]
+        for key, value in record.items()
+        if key.startswith(_REVIEW_PREFIX) and key not in ("review_signals", "review_reason") and value
+    )
+    record["status"] = _status(failed, signals)
 
     def reason(name):
         return record.get(f"check_{name}_reason", f"{name} check failed")
 
     record["reason"] = "; ".join(reason(name) for name in decisive)
-    record["warnings"] = "; ".join(reason(name) for name in failed if name not in STATUS_CHECKS)
+    record["review_signals"] = [name for name in failed if name not in STATUS_CHECKS] + signals
+    record["review_reason"] = "; ".join(
+        [reason(name) for name in failed if name not in STATUS_CHECKS]
+        + [str(record[_REVIEW_PREFIX + name]) for name in signals]
+    )
     stages = ("registration", "coregistration", "deface", "qa", "impact", "impact_freesurfer")
     record["time_total_s"] = round(sum(record.get(f"time_{stage}_s", 0.0) for stage in stages), 2)
     return record
@@ -71,14 +98,23 @@ def fails_run(record: dict, fail_on: list[str] | tuple[str, ...]) -> bool:
 
 
 def tally(records: list[dict], fail_on) -> dict:
-    """Counts by status and the records that make the run fail, for summaries and logs."""
-    counts = {status: sum(r.get("status", "error") == status for r in records) for status in ("pass", "fail", "error")}
+    """Counts by status, the records that make the run fail and those a person must review.
+
+    ``gate``: the records that fail the run (:func:`fails_run`); ``review``: the others
+    whose status is ``review`` (the run's own exit code says "look at these").
+    """
+    counts = {status: sum(r.get("status", "error") == status for r in records) for status in STATUSES}
     gate = [r for r in records if fails_run(r, fail_on)]
+    review = [r for r in records if r.get("status") == "review" and not fails_run(r, fail_on)]
     message = (
-        f"{len(records)} image(s): {counts['pass']} passed, {counts['fail']} failed, {counts['error']} could "
-        f"not be processed; {len(gate)} make(s) the run fail (--fail-on {' '.join(fail_on)}; errors always do)"
+        f"{len(records)} image(s): {counts['pass']} passed, {counts['review']} to review, {counts['fail']} failed, "
+        f"{counts['error']} could not be processed"
     )
-    return {"counts": counts, "gate": gate, "message": message}
+    if gate:
+        message += f"; {len(gate)} make(s) the run fail (--fail-on {' '.join(fail_on)}; errors always do)"
+    elif review:
+        message += f"; {len(review)} need(s) a person's review"
+    return {"counts": counts, "gate": gate, "review": review, "message": message}
 
 
 def check_limits(metrics: dict, checks) -> list[str]:

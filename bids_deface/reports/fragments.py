@@ -13,18 +13,20 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 
+from ..methods.record import STATUSES
+
 TEMPLATES = Path(__file__).parent / "templates"
 
 #: The question each check answers, shown beside its result.
 CHECK_QUESTIONS = {
     "brain": "Was no brain voxel removed?",
     "registration": "Did the template registration succeed?",
-    "face": "Is no face detectable on the defaced renders?",
+    "face": "Is at most one partial facial feature left (template feature labels)?",
+    "face_skin": "Does no face detector find a face on the skin that defacing left untouched (no registration)?",
     "impact": "Is downstream processing unchanged within tolerance?",
     "freesurfer": "Are FreeSurfer volumes and thickness unchanged within tolerance?",
     "error": "Was the image processed without error?",
 }
-STATUSES = ("pass", "fail", "error")
 
 
 @lru_cache(maxsize=1)
@@ -61,6 +63,11 @@ def format_value(value) -> str | float | int:
     if isinstance(value, Mapping):
         return ", ".join(f"{k}: {v}" for k, v in value.items())
     return "" if value is None else str(value)
+
+
+def reason_of(record: Mapping) -> str:
+    """Why the image did not pass: the failed checks' reasons, else what a person must review."""
+    return str(record.get("reason") or record.get("review_reason") or "")
 
 
 def status_of(record: Mapping) -> str:
@@ -120,7 +127,7 @@ def metrics_fragment(record: Mapping) -> str:
         "metrics.html.j2",
         status=status_of(record),
         source_file=str(record.get("source_file", "unknown image")),
-        reason=str(record.get("reason") or ""),
+        reason=reason_of(record),
         checks=check_rows(record),
         faces=face_rows(record),
         metrics=metrics,
@@ -137,7 +144,7 @@ def summary_fragment(records: Iterable[Mapping], settings: Mapping | None = None
             "session": str(r.get("session") or ""),
             "suffix": str(r.get("suffix") or ""),
             "status": status,
-            "reason": str(r.get("reason") or ""),
+            "reason": reason_of(r),
         }
         for r, status in zip(records, statuses)
     ]
@@ -146,6 +153,7 @@ def summary_fragment(records: Iterable[Mapping], settings: Mapping | None = None
         n_images=len(records),
         n_sessions=len({r["session"] for r in images}),
         n_passed=statuses.count("pass"),
+        n_review=statuses.count("review"),
         n_failed=statuses.count("fail"),
         n_errors=statuses.count("error"),
         images=images,

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import __version__
-from .fragments import format_value, render, status_of
+from .fragments import format_value, reason_of, render, status_of
 from .group_figures import plot_confidence, plot_impact, plot_status
 from .participant import external_resources, write_text
 
@@ -47,7 +47,7 @@ def _row(record: Mapping, output_dir: Path) -> dict:
         "session": str(record.get("session") or ""),
         "suffix": str(record.get("suffix") or ""),
         "status": status_of(record),
-        "reason": str(record.get("reason") or ""),
+        "reason": reason_of(record),
         "report": _report_link(output_dir, subject),
     }
 
@@ -74,6 +74,7 @@ def write_group_report(
     summary: Mapping,
     *,
     failed: Sequence[Mapping] = (),
+    review: Sequence[Mapping] = (),
 ) -> Path:
     """Write ``group.html`` (and its figures) at the root of the outputs.
 
@@ -87,16 +88,20 @@ def write_group_report(
         The content of ``group_summary.json`` (counts, pass rate, ``fail_on``, ``reid``).
     failed
         The records that fail the run under ``--fail-on`` (listed first).
+    review
+        The other records whose status is ``review`` (listed next: a person must look).
     """
     output_dir = Path(output_dir).absolute()
     rows = sorted((_row(r, output_dir) for r in records), key=lambda r: r["source_file"])
     failed_rows = sorted((_row(r, output_dir) for r in failed), key=lambda r: r["source_file"])
+    review_rows = sorted((_row(r, output_dir) for r in review), key=lambda r: r["source_file"])
     figures = write_group_figures(records, output_dir)
     reid = summary.get("reid") or {}
     html = render(
         "group.html.j2",
         summary=summary,
         failed=failed_rows,
+        review=review_rows,
         reid=[(key, format_value(value)) for key, value in sorted(reid.items())] if isinstance(reid, Mapping) else [],
         reid_not_measured=reid.get("not_measured_reason", "") if isinstance(reid, Mapping) else "",
         figures=figures,

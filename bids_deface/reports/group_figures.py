@@ -13,7 +13,7 @@ import numpy as np
 
 LOGGER = logging.getLogger(__name__)
 
-COLORS = {"pass": "#1e7e34", "fail": "#b3261e", "error": "#9a6700"}
+COLORS = {"pass": "#1e7e34", "review": "#6639ba", "fail": "#b3261e", "error": "#9a6700"}
 _CONF = re.compile(r"^face_confidence_(original|defaced)_(.+)$")
 
 

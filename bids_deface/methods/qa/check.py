@@ -20,6 +20,7 @@ import numpy as np
 from .faces import DETECTORS, LANDMARK_FEATURES, detect_faces, landmark_features, max_confidence
 from .features import classify_features, face_check, feature_presence
 from .render import _render, surface_volume, view_axes, view_frame
+from .skin import faces_left, untouched_skin
 
 LOGGER = logging.getLogger(__name__)
 
@@ -98,6 +99,27 @@ def _feature_check(original, defaced, features, labels, detections_defaced) -> d
     return out
 
 
+def _view_check(view: str, pictures: dict[str, np.ndarray], dets: dict[str, list]) -> list[tuple]:
+    """``(view, detection, features)`` of each face left on the untouched skin of one view (:mod:`.skin`)."""
+    kept = untouched_skin(pictures["original"], pictures["defaced"])
+    found = [d for d in dets["defaced"] if d.confidence >= FOUND]
+    return [(view, det, feats) for det, feats in faces_left(found, kept)]
+
+
+def _skin_check(metrics: dict, left: list[tuple], n_views: int) -> dict:
+    """The registration-free face signals: a face left on the skin fails, a blind check is reviewed."""
+    out: dict = {"face_left_on_skin_views": sorted({view for view, _, _ in left}), "check_face_skin": not left}
+    if left:
+        found = "; ".join(f"{det.detector} {det.confidence:.2f} on {view} ({', '.join(f)})" for view, det, f in left)
+        out["check_face_skin_reason"] = f"face: a detector found a face on untouched skin: {found}"
+    if metrics["face_detected_original_views"] == 0:
+        out["review_face_blind"] = (
+            f"no face detector found a face on any of the {n_views} original renders, so the detectors "
+            "cannot vouch that no face is left (only the template's feature check does)"
+        )
+    return out
+
+
 def face_qa(
     original: nib.Nifti1Image,
     defaced: nib.Nifti1Image,
@@ -118,29 +140,31 @@ def face_qa(
     metrics: dict = {}
     descriptors: dict[str, dict[str, list[float]]] = {"original": {}, "defaced": {}}
     seen: dict[str, set[str]] = {"original": set(), "defaced": set()}
-    detections_defaced = []
+    detections_defaced, left = [], []
     for view, yaw in views.items():
         toward, right, up = view_axes(yaw, 0.0, head_to_world)
         centre, fov = view_frame(surfaces["original"].points, toward, right, up)
+        dets = {}
         for role in ("original", "defaced"):
             picture = _render(surfaces[role], original.affine, yaw, 0.0, head_to_world, size, centre, fov)
             renders[role][view] = picture
-            dets = detect_faces(picture, detectors)
-            metrics[f"face_confidence_{role}_{view}"] = round(max_confidence(dets), 3)
-            if role == "defaced":
-                detections_defaced.extend(dets)
-            if dets:
-                best = max(dets, key=lambda d: d.confidence)
+            dets[role] = detect_faces(picture, detectors)
+            metrics[f"face_confidence_{role}_{view}"] = round(max_confidence(dets[role]), 3)
+            if dets[role]:
+                best = max(dets[role], key=lambda d: d.confidence)
                 if best.landmarks is not None:
                     seen[role] |= {k for k, v in landmark_features(best, picture).items() if v}
             # the audit describes the most confident dlib face even where a Haar cascade
             # scored higher: otherwise such a defaced render would count as "no face"
-            dlib_dets = [d for d in dets if d.detector.startswith("dlib")]
+            dlib_dets = [d for d in dets[role] if d.detector.startswith("dlib")]
             if view in REID_VIEWS and dlib_dets:
                 best_dlib = max(dlib_dets, key=lambda d: d.confidence)
                 descriptors[role][view] = descriptor_of(picture, best_dlib).round(6).tolist()
+        detections_defaced.extend(dets["defaced"])
+        left.extend(_view_check(view, {role: renders[role][view] for role in renders}, dets))
     metrics["time_qa_render_detect_s"] = round(time.monotonic() - start, 2)
     metrics.update(_detection_summary(metrics, views, seen, descriptors))
+    metrics.update(_skin_check(metrics, left, len(views)))
     if features is not None:
         metrics.update(_feature_check(original, defaced, features, labels, detections_defaced))
     metrics["time_qa_s"] = round(time.monotonic() - start, 2)

@@ -32,9 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from . import mtcnn
+
 LOGGER = logging.getLogger(__name__)
 
-DETECTORS = ("dlib_cnn", "dlib_hog", "opencv_haar")
+DETECTORS = ("dlib_cnn", "dlib_hog", "opencv_haar", "mtcnn")
 
 #: 68-point landmark indices (iBUG 300-W) of each facial feature.
 LANDMARK_FEATURES: dict[str, tuple[int, ...]] = {
@@ -71,10 +73,16 @@ class Detection:
     confidence: float
     landmarks: np.ndarray | None = None
     score: float = field(default=0.0, repr=False)
+    keypoints: dict | None = field(default=None, repr=False)
 
 
 def confidence_from_score(detector: str, score: float) -> float:
-    """Map a raw detector score to [0, 1]; 0.5 at the detector's own threshold."""
+    """Map a raw detector score to [0, 1]; 0.5 at the detector's own threshold.
+
+    MTCNN's score is already a probability (its own threshold is 0.7): kept as it is.
+    """
+    if detector == "mtcnn":
+        return float(score)
     scale = _SCALES["opencv_haar" if detector.startswith("opencv_haar") else detector]
     return float(1.0 / (1.0 + np.exp(-float(score) / scale)))
 
@@ -135,6 +143,8 @@ def available_detectors() -> tuple[str, ...]:
     out = ["dlib_cnn", "dlib_hog"]
     if _haar_cascades() is not None:
         out.append("opencv_haar")
+    if mtcnn.available():
+        out.append("mtcnn")
     return tuple(out)
 
 
@@ -251,6 +261,11 @@ def detect_faces(
         found += [("dlib_hog", b, s) for b, s in _dlib_hog(grey, upsample)]
     if "opencv_haar" in detectors:
         found += _opencv_haar(grey)
+    keypoints = {}
+    if "mtcnn" in detectors:
+        for box, score, points in mtcnn.mtcnn_faces(grey):
+            found.append(("mtcnn", box, score))
+            keypoints[len(found) - 1] = points
     h, w = grey.shape
     dets = [
         Detection(
@@ -259,8 +274,9 @@ def detect_faces(
             confidence=confidence_from_score(name, score),
             landmarks=_landmarks(grey, box) if landmarks else None,
             score=float(score),
+            keypoints=keypoints.get(i),
         )
-        for name, box, score in found
+        for i, (name, box, score) in enumerate(found)
     ]
     return sorted(dets, key=lambda d: -d.confidence)
 
