@@ -142,22 +142,8 @@ def _filters_for(suffix: str, bids_filters: dict) -> dict:
     return dict(bids_filters)
 
 
-def collect_sessions(
-    layout,
-    *,
-    participants: list[str] | None = None,
-    sessions: list[str] | None = None,
-    suffixes: list[str] | tuple[str, ...] = ANAT_SUFFIXES,
-    bids_filters: dict | None = None,
-) -> list[SessionPlan]:
-    """Plan every (participant, session) with at least one anatomical image.
-
-    Raises
-    ------
-    DatasetError
-        An unknown participant or session label, or no anatomical image at all.
-    """
-    bids_filters = bids_filters or {}
+def _selected_subjects(layout, participants: list[str] | None, sessions: list[str] | None) -> list[str]:
+    """The participants to plan; raises :class:`DatasetError` on an unknown participant or session label."""
     known = layout.get_subjects()
     if participants:
         missing = sorted(set(participants) - set(known))
@@ -175,41 +161,71 @@ def collect_sessions(
                 f"{layout.root}: session(s) {', '.join(missing)} not found for the selected participants "
                 f"(available: {', '.join(sorted(known_sessions)) or 'none'})"
             )
+    return subjects
 
-    plans = []
-    for subject in subjects:
-        images = []
-        for suffix in suffixes:
-            query = {
-                "subject": subject,
-                "datatype": "anat",
-                "suffix": suffix,
-                "extension": [".nii", ".nii.gz"],
-                **_filters_for(suffix, bids_filters),
-            }
-            if sessions:
-                query["session"] = sessions
-            for bids_file in layout.get(**query):
-                entities = bids_file.get_entities()
-                images.append(
-                    AnatImage(
-                        path=Path(bids_file.path),
-                        relpath=Path(bids_file.path).relative_to(layout.root).as_posix(),
-                        subject=subject,
-                        session=entities.get("session"),
-                        suffix=suffix,
-                        entities={k: v for k, v in entities.items() if isinstance(v, (str, int))},
-                    )
+
+def _subject_images(layout, subject: str, suffixes, sessions: list[str] | None, bids_filters: dict) -> list[AnatImage]:
+    """The participant's anatomical images of every suffix, in the selected sessions."""
+    images = []
+    for suffix in suffixes:
+        query = {
+            "subject": subject,
+            "datatype": "anat",
+            "suffix": suffix,
+            "extension": [".nii", ".nii.gz"],
+            **_filters_for(suffix, bids_filters),
+        }
+        if sessions:
+            query["session"] = sessions
+        for bids_file in layout.get(**query):
+            entities = bids_file.get_entities()
+            images.append(
+                AnatImage(
+                    path=Path(bids_file.path),
+                    relpath=Path(bids_file.path).relative_to(layout.root).as_posix(),
+                    subject=subject,
+                    session=entities.get("session"),
+                    suffix=suffix,
+                    entities={k: v for k, v in entities.items() if isinstance(v, (str, int))},
                 )
-        by_session: dict[str | None, list[AnatImage]] = {}
-        for image in sorted(images, key=lambda i: i.relpath):
-            by_session.setdefault(image.session, []).append(image)
-        if not by_session:
-            LOGGER.warning("sub-%s: no anatomical image to deface", subject)
-        for session, session_images in sorted(by_session.items(), key=lambda kv: kv[0] or ""):
-            reference = choose_reference(session_images)
-            ordered = (reference, *[i for i in session_images if i != reference])
-            plans.append(SessionPlan(subject=subject, session=session, reference=reference, images=ordered))
+            )
+    return images
+
+
+def _session_plans(subject: str, images: list[AnatImage]) -> list[SessionPlan]:
+    """One plan per session of the participant's images, the reference first."""
+    by_session: dict[str | None, list[AnatImage]] = {}
+    for image in sorted(images, key=lambda i: i.relpath):
+        by_session.setdefault(image.session, []).append(image)
+    if not by_session:
+        LOGGER.warning("sub-%s: no anatomical image to deface", subject)
+    plans = []
+    for session, session_images in sorted(by_session.items(), key=lambda kv: kv[0] or ""):
+        reference = choose_reference(session_images)
+        ordered = (reference, *[i for i in session_images if i != reference])
+        plans.append(SessionPlan(subject=subject, session=session, reference=reference, images=ordered))
+    return plans
+
+
+def collect_sessions(
+    layout,
+    *,
+    participants: list[str] | None = None,
+    sessions: list[str] | None = None,
+    suffixes: list[str] | tuple[str, ...] = ANAT_SUFFIXES,
+    bids_filters: dict | None = None,
+) -> list[SessionPlan]:
+    """Plan every (participant, session) with at least one anatomical image.
+
+    Raises
+    ------
+    DatasetError
+        An unknown participant or session label, or no anatomical image at all.
+    """
+    bids_filters = bids_filters or {}
+    plans = []
+    for subject in _selected_subjects(layout, participants, sessions):
+        plans.extend(_session_plans(subject, _subject_images(layout, subject, suffixes, sessions, bids_filters)))
     if not plans:
         raise DatasetError(f"{layout.root}: no anatomical images ({', '.join(suffixes)}) for the selected participants")
     return plans

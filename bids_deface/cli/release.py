@@ -25,61 +25,45 @@ def _sidecar_of(relpath: str) -> str:
     return relpath.split(".", 1)[0] + ".json"
 
 
-def write_release(config: Config) -> bool:
-    """Write the release copy; False when an image is not safely defaced (nothing written)
-    or when the written release holds a removed value or lacks a file."""
-    from ..methods.metadata.policy import ScrubPolicy
-    from ..methods.metadata.release import make_release
-
-    ex, wf = config.execution, config.workflow
-    bids_dir, output_dir, release_dir = ex.bids_dir, ex.output_dir, wf.release_dir
-    records = {r["source_file"]: r for r in read_records(output_dir)}
-    anat = sorted(
+def _anatomical_images(bids_dir: Path, suffixes) -> list[str]:
+    """The raw anatomical images of the selected suffixes, relative to ``bids_dir``, sorted."""
+    return sorted(
         p.relative_to(bids_dir).as_posix()
         for p in bids_dir.glob("sub-*/**/anat/*.nii*")
-        if p.name.split(".")[0].rsplit("_", 1)[-1] in wf.suffixes
+        if p.name.split(".")[0].rsplit("_", 1)[-1] in suffixes
     )
-    unsafe = [
+
+
+def _unsafe_images(anat: list[str], output_dir: Path) -> list[str]:
+    """The images without a passed record and a defaced derivative on disk."""
+    records = {r["source_file"]: r for r in read_records(output_dir)}
+    return [
         rel
         for rel in anat
         if records.get(rel, {}).get("status") != "pass" or not _defaced_path(output_dir, rel).is_file()
     ]
-    if unsafe:
-        LOGGER.error(
-            "release not written: %d anatomical image(s) have no passed defaced version "
-            "(run every participant first, fix the failures): %s",
-            len(unsafe),
-            ", ".join(unsafe[:10]),
-        )
-        return False
 
-    replacements = {Path(rel): _defaced_path(output_dir, rel) for rel in anat}
+
+def _derivative_sidecars(replacements: dict[Path, Path]) -> dict[Path, dict]:
+    """The raw sidecar path -> the content of the defaced image's derivative sidecar, where there is one."""
     sidecars = {}
     for rel, defaced in replacements.items():
         derivative = defaced.with_name(defaced.name.split(".", 1)[0] + ".json")
         if derivative.is_file():  # scrubbed, with the provenance of the defacing
             sidecars[Path(_sidecar_of(str(rel)))] = json.loads(derivative.read_text())
-    note = (
+    return sidecars
+
+
+def _release_note(wf) -> str:
+    return (
         f"Every anatomical image was defaced, and every NIfTI header, JSON sidecar, BIDS table and free-text "
         f"file scrubbed (policy '{wf.scrub}'), by bids_deface {__version__} (method '{wf.method}', "
         f"template '{wf.template}'). Files outside BIDS raw data were left out."
     )
-    summary = make_release(
-        bids_dir,
-        release_dir,
-        replacements,
-        sidecars,
-        note=note,
-        policy=ScrubPolicy.from_options(wf),
-        include=tuple(wf.release_include),
-        generated_by={
-            "Name": "bids_deface",
-            "Version": __version__,
-            "Description": "defaced, metadata-scrubbed release",
-        },
-    )
-    report = summary.as_dict()
-    write_json(output_dir / "release_summary.json", report)
+
+
+def _log_release_problems(summary, release_dir: Path) -> None:
+    """One error for missing files, one for removed values found again."""
     if summary.missing:
         LOGGER.error(
             "release %s is incomplete: %d file(s) without content (see release_summary.json): %s",
@@ -94,8 +78,9 @@ def write_release(config: Config) -> bool:
             len(summary.leftovers),
             ", ".join(sorted({str(i.path.relative_to(release_dir)) for i in summary.leftovers})[:10]),
         )
-    if not summary.clean:
-        return False
+
+
+def _log_release_written(summary, release_dir: Path) -> None:
     redactions = sum(item["count"] for item in summary.redacted)
     LOGGER.warning(
         "release written to %s: %d images defaced, %d files written, %d left out; none of the %d removed values "
@@ -109,4 +94,45 @@ def write_release(config: Config) -> bool:
         redactions,
         sum(item["count"] for item in summary.findings),
     )
+
+
+def write_release(config: Config) -> bool:
+    """Write the release copy; False when an image is not safely defaced (nothing written)
+    or when the written release holds a removed value or lacks a file."""
+    from ..methods.metadata.policy import ScrubPolicy
+    from ..methods.metadata.release import make_release
+
+    ex, wf = config.execution, config.workflow
+    bids_dir, output_dir, release_dir = ex.bids_dir, ex.output_dir, wf.release_dir
+    anat = _anatomical_images(bids_dir, wf.suffixes)
+    unsafe = _unsafe_images(anat, output_dir)
+    if unsafe:
+        LOGGER.error(
+            "release not written: %d anatomical image(s) have no passed defaced version "
+            "(run every participant first, fix the failures): %s",
+            len(unsafe),
+            ", ".join(unsafe[:10]),
+        )
+        return False
+
+    replacements = {Path(rel): _defaced_path(output_dir, rel) for rel in anat}
+    summary = make_release(
+        bids_dir,
+        release_dir,
+        replacements,
+        _derivative_sidecars(replacements),
+        note=_release_note(wf),
+        policy=ScrubPolicy.from_options(wf),
+        include=tuple(wf.release_include),
+        generated_by={
+            "Name": "bids_deface",
+            "Version": __version__,
+            "Description": "defaced, metadata-scrubbed release",
+        },
+    )
+    write_json(output_dir / "release_summary.json", summary.as_dict())
+    _log_release_problems(summary, release_dir)
+    if not summary.clean:
+        return False
+    _log_release_written(summary, release_dir)
     return True

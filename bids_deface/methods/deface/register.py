@@ -37,8 +37,8 @@ class RegistrationCriteria:
     #: Plausible isotropic scale of the subject's head relative to the template
     #: (a child's head is ~0.75; a header whose voxel size is wrong by 2 is outside).
     scale_range: tuple[float, float] = (0.55, 1.6)
-    #: Largest ratio between the affine's singular values (shear / squash). The real heads
-    #: register at 1.06-1.12; a registration 39 degrees off in yaw came out at 1.44.
+    #: Largest ratio between the affine's singular values (shear / squash): well above what
+    #: good registrations give, below a squashed one (docs/methods.rst, registration section).
     max_anisotropy: float = 1.35
     #: Lowest Dice between the template head and the image head, inside the field of view.
     min_head_dice: float = 0.80

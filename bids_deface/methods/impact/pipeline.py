@@ -27,9 +27,8 @@ thread count, which is why the workflow and the tests run ANTs on one thread:
 
 * the affine stages use Mattes mutual information with seeded random sampling
   (reproducible on one thread; global correlation, which ANTs' "Repro" presets use for
-  their thread independence, let the missing face move the T1w registrations: brain Dice
-  0.85-0.94 and 4-7.5 mm mean displacement on the real T1w heads, against 0.995-0.997 and
-  0.2-0.3 mm with mutual information);
+  their thread independence, let the missing face move the T1w registrations: see
+  "Why these choices" in docs/methods.rst);
 * the SyN stage uses Mattes MI on all voxels (no random sampling);
 * the antspyx registration seed is a module-level setting (``ants.config._random_seed``),
   set for the duration of each registration call and restored afterwards;
@@ -73,10 +72,8 @@ AFFINE_LEVELS_MM = (8.0, 4.0)
 #: Voxel sizes (mm) of the brain-region affine refinement levels.
 BRAIN_LEVELS_MM = (4.0, 2.0)
 
-#: Margin (mm) around the carried template brain mask for the brain-region stages. Wider
-#: margins let tissue next to the face back in: on the real PDw head (thick slices, small
-#: field of view) 10 mm gave brain Dice 0.949 and 3.3 mm mean displacement, 2 mm gave 0.993
-#: and 0.5 mm; T1w and T2w heads were as good or better with 2 mm (Dice 0.987-0.997).
+#: Margin (mm) around the carried template brain mask for the brain-region stages; wider
+#: margins let tissue next to the face back in (docs/methods.rst, "Why these choices").
 BRAIN_REGION_MARGIN_MM = 2.0
 
 
@@ -236,16 +233,12 @@ def _register(
 
     Stage 1, a whole-image affine, finds the head; stage 2 refines it with the metric
     restricted to the brain region that stage 1 carried, so what defacing removed no
-    longer pulls. Stage 1 takes no head mask: restricted to the head of a thick-slab
-    image (the T2w of the shared heads, 120 mm of head in view) the affine stretched the
-    template 1.6x along the slab for the defaced copy (brain Dice 0.24, 82 mm mean
-    displacement); without it the five real heads gave brain Dice 0.998-0.999 and
-    0.07-0.15 mm.
+    longer pulls. Stage 1 takes no head mask: on a thick-slab image a head mask let the
+    affine stretch the template along the slab (docs/methods.rst, "Why these choices").
 
     ``metric``: the affine stages' metric, Mattes mutual information by default, for
-    every contrast: correlation with a T1w template is meaningless for other contrasts
-    (measured: brain Dice 0.74-0.79 with GC on T2w images), and on T1w it let the missing
-    face pull the registration (see the module notes).
+    every contrast: correlation with a T1w template is meaningless for other contrasts,
+    and on T1w it let the missing face pull the registration (see the module notes).
 
     Returns the forward transform list (maps subject points to template points, and the
     template image onto the subject grid) and the time per stage in seconds.

@@ -107,6 +107,82 @@ def _check_target(bids_dir: Path, release_dir: Path) -> None:
             raise ValueError(f"{path}: not empty and not a previous bids_deface release; refusing to overwrite it")
 
 
+def _checked_inputs(
+    bids_dir: Path, release_dir: Path, replacements: dict[Path, Path], sidecars: dict[Path, dict]
+) -> tuple[dict[str, Path], dict[str, dict]]:
+    """The replacements and sidecar overrides keyed by relative path, once the dataset, the target and
+    every replacement are checked (ValueError otherwise)."""
+    if not (bids_dir / "dataset_description.json").is_file():
+        raise ValueError(f"{bids_dir}: not a BIDS dataset (no dataset_description.json)")
+    _check_target(bids_dir, release_dir)
+    replaced = {_relative(k, "replacements"): Path(v) for k, v in replacements.items()}
+    overrides = {_relative(k, "sidecars"): v for k, v in sidecars.items()}
+    _check_replacements(bids_dir, replaced)
+    return replaced, overrides
+
+
+def _start_partial(release_dir: Path, generated_by: dict) -> Path:
+    """An empty ``<release_dir>.partial`` with our marker: the release is built and searched there."""
+    partial = release_dir.with_name(release_dir.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)  # a crashed previous release of ours (see _check_target)
+    partial.mkdir(parents=True)
+    write_json(partial / MARKER, {"GeneratedBy": generated_by})
+    return partial
+
+
+def _build_release(
+    writer: ReleaseWriter,
+    release_dir: Path,
+    replaced: dict[str, Path],
+    overrides: dict[str, dict],
+    include,
+    note: str,
+    generated_by: dict,
+) -> ReleaseSummary:
+    """Write every file into the partial release (``writer.out``), search it, and sum it up."""
+    files, excluded, missing, not_replaced = _write_files(writer, replaced, overrides, include)
+    writer.drop_labels(files)
+    readme = _write_texts(writer, writer.bids_dir, files, note, generated_by)
+    if not_replaced:
+        LOGGER.warning(
+            "%d anatomical images released without defacing (headers scrubbed): %s",
+            len(not_replaced),
+            ", ".join(not_replaced),
+        )
+    values = sorted(writer.values)
+    leftovers, findings = _search(writer, writer.out, release_dir, values)
+    return ReleaseSummary(
+        release_dir,
+        tuple(sorted(replaced)),
+        tuple(sorted(r for r, a in files.items() if a == catalog.SIDECAR)),
+        sum(a == catalog.COPY for a in files.values()),
+        readme,
+        tuple(not_replaced),
+        files,
+        excluded,
+        tuple(missing),
+        writer.removed_summary(),
+        tuple(writer.redacted),
+        tuple(writer.kept),
+        leftovers,
+        findings,
+        len(values),
+    )
+
+
+def _publish(partial: Path, summary: ReleaseSummary) -> None:
+    """Rename the searched partial release into place, then say so."""
+    _move_into_place(partial, summary.release_dir)
+    LOGGER.info(
+        "release written to %s: %d files (%d replaced), %d left out",
+        summary.release_dir,
+        len(summary.files),
+        len(summary.replaced),
+        len(summary.excluded),
+    )
+
+
 def make_release(
     bids_dir: Path,
     release_dir: Path,
@@ -151,57 +227,13 @@ def make_release(
     never hard-linked: editing a release never edits the input.
     """
     bids_dir, release_dir = Path(bids_dir).resolve(), Path(release_dir).resolve()
-    if not (bids_dir / "dataset_description.json").is_file():
-        raise ValueError(f"{bids_dir}: not a BIDS dataset (no dataset_description.json)")
-    _check_target(bids_dir, release_dir)
-    policy = policy or ScrubPolicy()
+    replaced, overrides = _checked_inputs(bids_dir, release_dir, replacements, sidecars)
     generated_by = generated_by or {"Name": "bids_deface", "Description": "defaced, metadata-scrubbed release"}
-    replaced = {_relative(k, "replacements"): Path(v) for k, v in replacements.items()}
-    overrides = {_relative(k, "sidecars"): v for k, v in sidecars.items()}
-    _check_replacements(bids_dir, replaced)
-
-    partial = release_dir.with_name(release_dir.name + ".partial")
-    if partial.exists():
-        shutil.rmtree(partial)  # a crashed previous release of ours (checked above)
-    partial.mkdir(parents=True)
-    write_json(partial / MARKER, {"GeneratedBy": generated_by})
-    writer = ReleaseWriter(bids_dir, partial, policy)
-    files, excluded, missing, not_replaced = _write_files(writer, replaced, overrides, include)
-    writer.drop_labels(files)
-    readme = _write_texts(writer, bids_dir, files, note, generated_by)
-    if not_replaced:
-        LOGGER.warning(
-            "%d anatomical images released without defacing (headers scrubbed): %s",
-            len(not_replaced),
-            ", ".join(not_replaced),
-        )
-    values = sorted(writer.values)
-    leftovers, findings = _search(writer, partial, release_dir, values)
-    _move_into_place(partial, release_dir)
-    LOGGER.info(
-        "release written to %s: %d files (%d replaced), %d left out",
-        release_dir,
-        len(files),
-        len(replaced),
-        len(excluded),
-    )
-    return ReleaseSummary(
-        release_dir,
-        tuple(sorted(replaced)),
-        tuple(sorted(r for r, a in files.items() if a == catalog.SIDECAR)),
-        sum(a == catalog.COPY for a in files.values()),
-        readme,
-        tuple(not_replaced),
-        files,
-        excluded,
-        tuple(missing),
-        writer.removed_summary(),
-        tuple(writer.redacted),
-        tuple(writer.kept),
-        leftovers,
-        findings,
-        len(values),
-    )
+    partial = _start_partial(release_dir, generated_by)
+    writer = ReleaseWriter(bids_dir, partial, policy or ScrubPolicy())
+    summary = _build_release(writer, release_dir, replaced, overrides, include, note, generated_by)
+    _publish(partial, summary)
+    return summary
 
 
 def _write_texts(writer: ReleaseWriter, bids_dir: Path, files: dict, note: str, generated_by: dict) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -65,6 +66,64 @@ def _gallery(originals: Mapping[str, Sequence[np.ndarray | None]]) -> tuple[list
     return names, vecs
 
 
+@dataclass
+class _Tally:
+    """What the queries of :func:`reid_rates` add up to."""
+
+    n_queries: int = 0
+    no_face: int = 0
+    top1: int = 0
+    top5: int = 0
+    within: int = 0
+    own: list = field(default_factory=list)
+    other: list = field(default_factory=list)
+
+    def add(self, dist: np.ndarray, own_index: int, n: int) -> None:
+        """One query with a face, at distances ``dist`` from the ``n`` participants."""
+        rank = int((dist < dist[own_index]).sum())  # ties resolve in the query's favour
+        self.top1 += rank < 1
+        self.top5 += rank < min(5, n)
+        self.within += dist[own_index] < DLIB_SAME_PERSON
+        self.own.append(dist[own_index])
+        self.other.extend(np.delete(dist, own_index).tolist())
+
+
+def _distances(vecs: list[np.ndarray], query) -> np.ndarray:
+    """Per participant, the smallest distance of the query to any of their original descriptors."""
+    return np.array([np.linalg.norm(v - np.asarray(query, float), axis=1).min() for v in vecs])
+
+
+def _tally(names: list[str], vecs: list[np.ndarray], defaced: Mapping[str, Sequence[np.ndarray | None]]) -> _Tally:
+    """Rank every defaced query against the gallery; participants without a gallery face are left out."""
+    index = {name: i for i, name in enumerate(names)}
+    tally = _Tally()
+    for name, queries in defaced.items():
+        if name not in index:
+            LOGGER.warning("re-identification: %s has no original face to match; its queries are left out", name)
+            continue
+        for query in queries:
+            tally.n_queries += 1
+            if query is None:
+                tally.no_face += 1
+                continue
+            tally.add(_distances(vecs, query), index[name], len(names))
+    return tally
+
+
+def _not_measured_reason(n: int, n_queries: int) -> dict:
+    """``{}`` when something was matched, else why not, under ``not_measured_reason``."""
+    if n and n_queries:
+        return {}
+    return {
+        "not_measured_reason": (
+            "no face was found on any original render: the detectors could not see the faces, so "
+            "re-identification was not measured"
+            if not n
+            else "no defaced render to match"
+        )
+    }
+
+
 def reid_rates(
     originals: Mapping[str, Sequence[np.ndarray | None]],
     defaced: Mapping[str, Sequence[np.ndarray | None]],
@@ -98,50 +157,19 @@ def reid_rates(
     """
     names, vecs = _gallery(originals)
     n = len(names)
-    index = {name: i for i, name in enumerate(names)}
-    top1 = top5 = n_queries = no_face = within = 0
-    own, other = [], []
-    for name, queries in defaced.items():
-        if name not in index:
-            LOGGER.warning("re-identification: %s has no original face to match; its queries are left out", name)
-            continue
-        for query in queries:
-            n_queries += 1
-            if query is None:
-                no_face += 1
-                continue
-            dist = np.array([np.linalg.norm(v - np.asarray(query, float), axis=1).min() for v in vecs])
-            rank = int((dist < dist[index[name]]).sum())  # ties resolve in the query's favour
-            top1 += rank < 1
-            top5 += rank < min(5, n)
-            within += dist[index[name]] < DLIB_SAME_PERSON
-            own.append(dist[index[name]])
-            other.extend(np.delete(dist, index[name]).tolist())
-    rate = (lambda k: k / n_queries) if n_queries else (lambda k: float("nan"))
-    measured = bool(n and n_queries)
-    reason = (
-        {}
-        if measured
-        else {
-            "not_measured_reason": (
-                "no face was found on any original render: the detectors could not see the faces, so "
-                "re-identification was not measured"
-                if not n
-                else "no defaced render to match"
-            )
-        }
-    )
+    tally = _tally(names, vecs, defaced)
+    rate = (lambda k: k / tally.n_queries) if tally.n_queries else (lambda k: float("nan"))
     return {
-        "measured": measured,
-        **reason,
-        "top1": rate(top1),
-        "top5": rate(top5),
+        "measured": bool(n and tally.n_queries),
+        **_not_measured_reason(n, tally.n_queries),
+        "top1": rate(tally.top1),
+        "top5": rate(tally.top5),
         "chance_top1": 1.0 / n if n else float("nan"),
         "chance_top5": min(5, n) / n if n else float("nan"),
         "n_participants": n,
-        "n_queries": n_queries,
-        "n_no_face": no_face,
-        "n_within_threshold": int(within),
-        "median_distance_own": float(np.median(own)) if own else float("nan"),
-        "median_distance_other": float(np.median(other)) if other else float("nan"),
+        "n_queries": tally.n_queries,
+        "n_no_face": tally.no_face,
+        "n_within_threshold": int(tally.within),
+        "median_distance_own": float(np.median(tally.own)) if tally.own else float("nan"),
+        "median_distance_other": float(np.median(tally.other)) if tally.other else float("nan"),
     }
