@@ -26,8 +26,6 @@ class _FaceQAInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="the original image")
     defaced = File(exists=True, mandatory=True, desc="the defaced image")
     features = File(exists=True, desc="template facial-feature labels on the image grid")
-    image_to_template = File(exists=True, mandatory=True)
-    image_to_reference = File(exists=True)
     template = traits.Str(DEFAULTS.template, usedefault=True)
     detectors = InputMultiObject(traits.Str, value=list(DETECTORS), usedefault=True)
 
@@ -50,9 +48,6 @@ class FaceQA(SimpleInterface):
         from ..data.templates import get_template
         from ..methods.io import atomic_path
         from ..methods.qa.check import QA_VIEWS, face_qa, yaw_token
-        from .deface import image_to_template
-
-        matrix = image_to_template(self.inputs)
         features = None
         if isdefined(self.inputs.features):
             features = np.asanyarray(nib.load(self.inputs.features).dataobj)
@@ -61,7 +56,7 @@ class FaceQA(SimpleInterface):
             nib.load(self.inputs.defaced),
             features,
             get_template(self.inputs.template).features_labels,
-            head_to_world=np.linalg.inv(matrix),
+            head_to_world=None,  # views from the image's own RAS axes: no registration in the face checks
             detectors=tuple(self.inputs.detectors),
         )
         cwd = Path(runtime.cwd)

@@ -76,7 +76,6 @@ def init_deface_image_wf(
     )
     workflow.connect([
         (inputnode, deface, [("image_to_template", "image_to_template")]),
-        (inputnode, face_qa, [("image_to_template", "image_to_template")]),
         (inputnode, records, [("registration_metrics", _part("registration"))]),
         (deface, records, [("metrics", _part("deface"))]),
         (deface, face_qa, [("out_file", "defaced"), ("features", "features")]),
@@ -123,9 +122,8 @@ def _add_coregistration(workflow, image, reference, options) -> None:
         ),
         name="coregister",
     )
-    deface, face_qa, records = (workflow.get_node(n) for n in ("deface", "face_qa", "records"))
+    deface, records = (workflow.get_node(n) for n in ("deface", "records"))
     workflow.connect([
-        (coregister, face_qa, [("image_to_reference", "image_to_reference")]),
         (coregister, deface, [("image_to_reference", "image_to_reference")]),
         (coregister, records, [("metrics", _part("coregistration"))]),
     ])  # fmt:skip
