@@ -106,9 +106,8 @@ def test_theyers_rule():
     )
     ok, reason = features.face_check({"eyes": 0.3, "nose": 0.2, "mouth": 0.0})
     assert not ok and reason == "eyes partial, nose partial"
-    det = faces.Detection("dlib_cnn", (0, 0, 10, 10), 0.9)
-    ok, reason = features.face_check({"eyes": 0.0}, [det])
-    assert ok and "dlib_cnn 0.90" in reason
+    # detections are judged by the face_skin check (methods.qa.skin), not here
+    assert features.face_check({"eyes": 0.0}) == (True, "no facial feature left")
 
 
 def test_face_qa_record_on_a_phantom(phantom):
@@ -159,3 +158,25 @@ def test_mtcnn_finds_the_template_face_with_keypoints(template_front):
     dets = faces.detect_faces(template_front, ("mtcnn",))
     assert dets and dets[0].detector == "mtcnn" and dets[0].confidence > 0.9
     assert set(dets[0].keypoints) == {"left_eye", "right_eye", "nose", "mouth_left", "mouth_right"}
+
+
+def test_a_blind_face_check_never_passes_on_its_own(phantom):
+    """No detector sees a face on any original render: the image is 'review', not 'pass'."""
+    from bids_deface.methods.qa.check import face_qa
+    from bids_deface.methods.record import finalise_record
+
+    ph = phantom
+    done = face_qa(ph.image, deface_phantom(ph), ph.features, ph.labels, views={"front": 0.0}, size=128, detectors=())
+    assert done.metrics["check_face"] is True and done.metrics["face_detected_original_views"] == 0
+    record = finalise_record({"source_file": "x", "check_brain": True, **done.metrics})
+    assert record["status"] == "review" and record["review_signals"] == ["face_blind"]
+    assert "no face detector found a face" in record["review_reason"]
+
+
+def test_an_undefaced_head_fails_the_skin_check_without_any_registration():
+    from bids_deface.methods.qa.check import face_qa
+
+    head = template_head(2.0)
+    done = face_qa(head, head, None, {}, views={"front": 0.0}, size=384, detectors=("dlib_cnn", "dlib_hog", "mtcnn"))
+    assert done.metrics["check_face_skin"] is False and done.metrics["face_left_on_skin_views"] == ["front"]
+    assert done.metrics["check_face_skin_reason"].startswith("face: a detector found a face on untouched skin")

@@ -48,6 +48,7 @@ class FaceQA(SimpleInterface):
         from ..data.templates import get_template
         from ..methods.io import atomic_path
         from ..methods.qa.check import QA_VIEWS, face_qa, yaw_token
+
         features = None
         if isdefined(self.inputs.features):
             features = np.asanyarray(nib.load(self.inputs.features).dataobj)

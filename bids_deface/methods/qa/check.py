@@ -83,7 +83,7 @@ def _detection_summary(metrics: dict, views, seen: dict[str, set[str]], descript
     return out
 
 
-def _feature_check(original, defaced, features, labels, detections_defaced) -> dict:
+def _feature_check(original, defaced, features, labels) -> dict:
     """What skin of each facial feature survives, and the face check's verdict on it."""
     fractions = feature_presence(original, defaced, features, labels)
     classes = classify_features(fractions)
@@ -91,7 +91,7 @@ def _feature_check(original, defaced, features, labels, detections_defaced) -> d
     for name, fraction in fractions.items():
         out[f"feature_{name}_remaining"] = None if np.isnan(fraction) else round(float(fraction), 4)
         out[f"feature_{name}"] = classes.get(name, "absent")
-    passed, reason = face_check(fractions, detections_defaced)
+    passed, reason = face_check(fractions)
     out["check_face"] = bool(passed)
     out["face_check_summary"] = reason
     if not passed:
@@ -106,9 +106,17 @@ def _view_check(view: str, pictures: dict[str, np.ndarray], dets: dict[str, list
     return [(view, det, feats) for det, feats in faces_left(found, kept)]
 
 
-def _skin_check(metrics: dict, left: list[tuple], n_views: int) -> dict:
+def _skin_check(metrics: dict, left: list[tuple], n_views: int, n_found: int) -> dict:
     """The registration-free face signals: a face left on the skin fails, a blind check is reviewed."""
     out: dict = {"face_left_on_skin_views": sorted({view for view, _, _ in left}), "check_face_skin": not left}
+    out["face_skin_summary"] = (
+        f"{n_found} detection(s) on the defaced renders, none with two features on untouched skin "
+        "(they sit on the cut surface)"
+        if n_found and not left
+        else "no face detected on the defaced renders"
+        if not left
+        else f"a face on untouched skin in {len(out['face_left_on_skin_views'])} view(s)"
+    )
     if left:
         found = "; ".join(f"{det.detector} {det.confidence:.2f} on {view} ({', '.join(f)})" for view, det, f in left)
         out["check_face_skin_reason"] = f"face: a detector found a face on untouched skin: {found}"
@@ -140,7 +148,7 @@ def face_qa(
     metrics: dict = {}
     descriptors: dict[str, dict[str, list[float]]] = {"original": {}, "defaced": {}}
     seen: dict[str, set[str]] = {"original": set(), "defaced": set()}
-    detections_defaced, left = [], []
+    n_found, left = 0, []
     for view, yaw in views.items():
         toward, right, up = view_axes(yaw, 0.0, head_to_world)
         centre, fov = view_frame(surfaces["original"].points, toward, right, up)
@@ -160,12 +168,12 @@ def face_qa(
             if view in REID_VIEWS and dlib_dets:
                 best_dlib = max(dlib_dets, key=lambda d: d.confidence)
                 descriptors[role][view] = descriptor_of(picture, best_dlib).round(6).tolist()
-        detections_defaced.extend(dets["defaced"])
+        n_found += sum(d.confidence >= FOUND for d in dets["defaced"])
         left.extend(_view_check(view, {role: renders[role][view] for role in renders}, dets))
     metrics["time_qa_render_detect_s"] = round(time.monotonic() - start, 2)
     metrics.update(_detection_summary(metrics, views, seen, descriptors))
-    metrics.update(_skin_check(metrics, left, len(views)))
+    metrics.update(_skin_check(metrics, left, len(views), n_found))
     if features is not None:
-        metrics.update(_feature_check(original, defaced, features, labels, detections_defaced))
+        metrics.update(_feature_check(original, defaced, features, labels))
     metrics["time_qa_s"] = round(time.monotonic() - start, 2)
     return FaceQA(renders=renders, metrics=metrics, descriptors=descriptors)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .faces import Detection
-
 #: Features whose survival decides the Theyers et al. (2021) rule.
 FACIAL_FEATURES = ("eyes", "nose", "mouth")
 #: Thickness (mm) of the skin shell in which a feature is looked for.
@@ -98,10 +96,7 @@ def classify_features(fractions: dict[str, float]) -> dict[str, str]:
     return out
 
 
-def face_check(
-    fractions: dict[str, float],
-    detections_defaced: list[Detection] | None = None,
-) -> tuple[bool, str]:
+def face_check(fractions: dict[str, float]) -> tuple[bool, str]:
     """Theyers et al. (2021) rule: pass when at most one PARTIAL facial feature (eyes,
     nose, mouth) remains. (Removed brain is the brain check's, not this one's.)
 
@@ -109,9 +104,6 @@ def face_check(
     ----------
     fractions
         From :func:`feature_presence` (other keys such as ears are reported, not judged).
-    detections_defaced
-        Face detections on the defaced renders; reported in the reason, not judged
-        (detectors fire now and then on a defaced head; the surface rule decides).
 
     Returns
     -------
@@ -130,7 +122,4 @@ def face_check(
         reasons.append(f"{left[0]} (one partial feature allowed)")
     else:
         reasons.append("no facial feature left")
-    if detections_defaced:
-        best = max(detections_defaced, key=lambda d: d.confidence)
-        reasons.append(f"face detected on a render ({best.detector} {best.confidence:.2f})")
     return ok, "; ".join(reasons)
