@@ -311,7 +311,7 @@ def test_disk_full_is_an_error_of_the_image_and_fails_the_run(disk_full):
     finals = [line for _, line in disk_full["log"] if line.startswith("1 image(s):")]
     assert finals == [
         (
-            "1 image(s): 0 passed, 0 failed, 1 could not be processed; 1 make(s) the run fail "
+            "1 image(s): 0 passed, 0 to review, 0 failed, 1 could not be processed; 1 make(s) the run fail "
             "(--fail-on brain face registration error; errors always do)"
         )
     ]
