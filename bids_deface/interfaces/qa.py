@@ -57,7 +57,6 @@ class FaceQA(SimpleInterface):
             nib.load(self.inputs.defaced),
             features,
             get_template(self.inputs.template).features_labels,
-            head_to_world=None,  # views from the image's own RAS axes: no registration in the face checks
             detectors=tuple(self.inputs.detectors),
         )
         cwd = Path(runtime.cwd)

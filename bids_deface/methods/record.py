@@ -25,7 +25,7 @@ import math
 #: Checks a record may carry, in the order reasons are listed.
 CHECKS = ("brain", "registration", "face", "face_skin", "impact", "freesurfer", "error")
 #: Checks that decide an image's status. The impact check measures how much an embedded,
-#: template-based pipeline's results move after defacing: it is reported (``warnings``)
+#: template-based pipeline's results move after defacing: its failure asks for a review
 #: and gates a run only when asked (``--fail-on impact``).
 STATUS_CHECKS = ("brain", "registration", "face", "face_skin", "error")
 #: The ``--fail-on`` name of each check whose name differs from it.
@@ -64,11 +64,11 @@ def finalise_record(record: dict) -> dict:
     def reason(name):
         return record.get(f"check_{name}_reason", f"{name} check failed")
 
+    advisory = [name for name in failed if name not in STATUS_CHECKS]
     record["reason"] = "; ".join(reason(name) for name in decisive)
-    record["review_signals"] = [name for name in failed if name not in STATUS_CHECKS] + signals
+    record["review_signals"] = advisory + signals
     record["review_reason"] = "; ".join(
-        [reason(name) for name in failed if name not in STATUS_CHECKS]
-        + [str(record[_REVIEW_PREFIX + name]) for name in signals]
+        [reason(name) for name in advisory] + [str(record[_REVIEW_PREFIX + name]) for name in signals]
     )
     stages = ("registration", "coregistration", "deface", "qa", "impact", "impact_freesurfer")
     record["time_total_s"] = round(sum(record.get(f"time_{stage}_s", 0.0) for stage in stages), 2)
@@ -104,8 +104,9 @@ def tally(records: list[dict], fail_on) -> dict:
     whose status is ``review`` (the run's own exit code says "look at these").
     """
     counts = {status: sum(r.get("status", "error") == status for r in records) for status in STATUSES}
-    gate = [r for r in records if fails_run(r, fail_on)]
-    review = [r for r in records if r.get("status") == "review" and not fails_run(r, fail_on)]
+    failing = [fails_run(r, fail_on) for r in records]
+    gate = [r for r, fails in zip(records, failing) if fails]
+    review = [r for r, fails in zip(records, failing) if r.get("status") == "review" and not fails]
     message = (
         f"{len(records)} image(s): {counts['pass']} passed, {counts['review']} to review, {counts['fail']} failed, "
         f"{counts['error']} could not be processed"

