@@ -77,6 +77,17 @@ def _warp_ears(template_masks, img, matrix) -> np.ndarray:
     return resample_to(np.asanyarray(ears.dataobj), ears.affine, img.shape[:3], img.affine, matrix) >= 0.5
 
 
+def _independent_brain_removed(inputs, img, removal) -> dict:
+    """Removed voxels inside the independent brain core (:mod:`bids_deface.methods.deface.brain_check`)."""
+    from .brain import carried_mask
+
+    if not isdefined(inputs.brain_core):
+        return {}
+    to_reference = np.loadtxt(inputs.image_to_reference) if isdefined(inputs.image_to_reference) else None
+    core = carried_mask(inputs.brain_core, img, to_reference)
+    return {"brain_voxels_removed_independent": int((removal & core).sum())}
+
+
 class _RegisterTemplateInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="the session's reference image")
     template = traits.Str(DEFAULTS.template, usedefault=True)
@@ -153,6 +164,7 @@ class _DefaceInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True)
     image_to_template = File(exists=True, mandatory=True, desc="reference world -> template world")
     image_to_reference = File(exists=True, desc="image world -> reference world (other images of a session)")
+    brain_core = File(exists=True, desc="independent brain mask (shrunk) on the reference grid: never to be removed")
     template = traits.Str(DEFAULTS.template, usedefault=True)
     method = traits.Enum(DEFAULTS.method, *METHODS, usedefault=True)
     deear = traits.Bool(DEFAULTS.deear, usedefault=True)
@@ -236,7 +248,9 @@ class Deface(SimpleInterface):
             "brain_margin_mm": float(self.inputs.brain_margin_mm),
             "voxels_removed": defaced.voxels_removed,
             "voxels_removed_pct": round(100.0 * defaced.voxels_removed / n_voxels, 3),
+            # the template brain is protected: a safeguard, not a check (it cannot fail)
             "brain_voxels_removed": int((masks.removal & masks.brain).sum()),
+            **_independent_brain_removed(self.inputs, img, masks.removal),
             "nifti_fields_scrubbed": header_fields,
             "time_deface_s": round(time.monotonic() - start, 2),
         }

@@ -24,10 +24,11 @@ import math
 
 #: Checks a record may carry, in the order reasons are listed.
 CHECKS = ("brain", "registration", "face", "face_skin", "impact", "freesurfer", "error")
-#: Checks that decide an image's status. The impact check measures how much an embedded,
-#: template-based pipeline's results move after defacing: its failure asks for a review
-#: and gates a run only when asked (``--fail-on impact``).
-STATUS_CHECKS = ("brain", "registration", "face", "face_skin", "error")
+#: Checks that decide an image's status. The others ask for a review: the brain check
+#: (an independent estimate disagreeing with the template protection, which holds by
+#: construction) and the impact checks (how much an embedded, template-based pipeline's
+#: results move after defacing). They gate a run when named by ``--fail-on``.
+STATUS_CHECKS = ("registration", "face", "face_skin", "error")
 #: The ``--fail-on`` name of each check whose name differs from it.
 FAIL_ON_NAMES = {"freesurfer": "impact", "face_skin": "face"}
 #: Every status, from the best to the worst.
@@ -44,13 +45,17 @@ def _status(failed: list[str], review: list[str]) -> str:
 
 
 def finalise_record(record: dict) -> dict:
-    """Add the brain check (no brain voxel removed) and the overall verdict."""
+    """Add the brain check (no voxel of the independent brain core removed) and the verdict."""
     record = dict(record)
-    if "brain_voxels_removed" in record and "check_brain" not in record:
-        removed = int(record["brain_voxels_removed"])
+    if "brain_voxels_removed_independent" in record and "check_brain" not in record:
+        removed = int(record["brain_voxels_removed_independent"])
         record["check_brain"] = removed == 0
         if removed:
-            record["check_brain_reason"] = f"{removed} brain voxels removed"
+            record["check_brain_reason"] = (
+                f"{removed} voxels removed inside the independent brain mask "
+                f"({record.get('brain_check_method', 'atlas')}, shrunk by {record.get('brain_check_margin_mm', '?')} mm) "
+                "although the template's brain was protected"
+            )
     failed = [name for name in CHECKS if record.get(f"check_{name}") is False]
     record["failed_checks"] = failed
     decisive = [name for name in failed if name in STATUS_CHECKS]
@@ -70,7 +75,7 @@ def finalise_record(record: dict) -> dict:
     record["review_reason"] = "; ".join(
         [reason(name) for name in advisory] + [str(record[_REVIEW_PREFIX + name]) for name in signals]
     )
-    stages = ("registration", "coregistration", "deface", "qa", "impact", "impact_freesurfer")
+    stages = ("registration", "brain_independent", "coregistration", "deface", "qa", "impact", "impact_freesurfer")
     record["time_total_s"] = round(sum(record.get(f"time_{stage}_s", 0.0) for stage in stages), 2)
     return record
 

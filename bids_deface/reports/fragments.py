@@ -19,7 +19,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 #: The question each check answers, shown beside its result.
 CHECK_QUESTIONS = {
-    "brain": "Was no brain voxel removed?",
+    "brain": "Did defacing leave an independent brain mask untouched (another atlas, another registration)?",
     "registration": "Did the template registration succeed?",
     "face": "Is at most one partial facial feature left (template feature labels)?",
     "face_skin": "Does no face detector find a face on the skin that defacing left untouched (no registration)?",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nipype.pipeline import engine as pe
 
+from ..interfaces.brain import IndependentBrain
 from ..interfaces.deface import RegisterTemplate
 from .deface import init_deface_image_wf
 
@@ -65,7 +66,12 @@ def init_single_subject_wf(
 
 
 def init_session_wf(*, plan, output_dir, options, sidecars, omp_nthreads: int = 1, name: str = "session_wf"):
-    """One template registration per session, carried to every image of it."""
+    """One template registration per session, carried to every image of it.
+
+    Beside it, the independent brain check registers a second atlas to the reference by a
+    second route (node ``independent_brain``): its brain mask is carried to every image by
+    the same co-registration, and the two registrations are compared.
+    """
     workflow = pe.Workflow(name=name)
     register = pe.Node(
         RegisterTemplate(
@@ -78,6 +84,12 @@ def init_session_wf(*, plan, output_dir, options, sidecars, omp_nthreads: int = 
         name="register_template",
         mem_gb=1.5,
     )
+    independent = pe.Node(
+        IndependentBrain(in_file=str(plan.reference.path), template=options.template, seed=options.seed),
+        name="independent_brain",
+        mem_gb=1.0,
+    )
+    workflow.connect([(register, independent, [("image_to_template", "image_to_template")])])
     for image in plan.images:
         image_wf = init_deface_image_wf(
             image=image,
@@ -91,5 +103,7 @@ def init_session_wf(*, plan, output_dir, options, sidecars, omp_nthreads: int = 
         workflow.connect([
             (register, image_wf, [("image_to_template", "inputnode.image_to_template"),
                                   ("metrics", "inputnode.registration_metrics")]),
+            (independent, image_wf, [("brain_core", "inputnode.brain_core"),
+                                     ("metrics", "inputnode.brain_metrics")]),
         ])  # fmt:skip
     return workflow

@@ -15,7 +15,7 @@ from .outputs import init_image_derivatives_wf
 from .reports import init_image_reports_wf
 
 #: The inputs of the ``records`` merge node, in the order the record is assembled.
-RECORD_PARTS = ("registration", "coregistration", "deface", "impact", "face_qa", "freesurfer")
+RECORD_PARTS = ("registration", "brain", "coregistration", "deface", "impact", "face_qa", "freesurfer")
 ANTS_IMPACT_MODES = ("fast", "full", "freesurfer")
 
 
@@ -54,9 +54,14 @@ def init_deface_image_wf(
         4x4 matrix file: reference world -> template world
     registration_metrics
         the template registration's metrics
+    brain_core, brain_metrics
+        the independent brain check of the session (reference grid) and its metrics
     """
     workflow = pe.Workflow(name=name)
-    inputnode = pe.Node(niu.IdentityInterface(fields=["image_to_template", "registration_metrics"]), name="inputnode")
+    inputnode = pe.Node(
+        niu.IdentityInterface(fields=["image_to_template", "registration_metrics", "brain_core", "brain_metrics"]),
+        name="inputnode",
+    )
     deface = pe.Node(Deface(in_file=str(image.path), **_deface_settings(options)), name="deface", mem_gb=2.0)
     face_qa = pe.Node(FaceQA(in_file=str(image.path), template=options.template), name="face_qa", mem_gb=1.5)
     records = pe.Node(niu.Merge(len(RECORD_PARTS)), name="records", run_without_submitting=True)
@@ -75,8 +80,9 @@ def init_deface_image_wf(
         name="metrics",
     )
     workflow.connect([
-        (inputnode, deface, [("image_to_template", "image_to_template")]),
-        (inputnode, records, [("registration_metrics", _part("registration"))]),
+        (inputnode, deface, [("image_to_template", "image_to_template"), ("brain_core", "brain_core")]),
+        (inputnode, records, [("registration_metrics", _part("registration")),
+                              ("brain_metrics", _part("brain"))]),
         (deface, records, [("metrics", _part("deface"))]),
         (deface, face_qa, [("out_file", "defaced"), ("features", "features")]),
         (face_qa, records, [("metrics", _part("face_qa"))]),

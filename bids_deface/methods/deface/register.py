@@ -275,6 +275,27 @@ def register_rigid(
         return _linear_registration(fixed, moving, "Rigid", "Identity", seed, Path(tmp) / "rigid_")
 
 
+def register_from_moments(
+    image: nib.Nifti1Image,
+    moving: nib.Nifti1Image,
+    *,
+    resolution_mm: float = 4.0,
+    seed: int = 42,
+) -> np.ndarray:
+    """Similarity, then affine, registration of ``moving`` to ``image`` from their centres of mass.
+
+    A second route beside :func:`register_to_template`: no rotation search, started from the
+    centres of intensity mass (ANTs' default initial transform), a similarity stage (rotation
+    and one scale) before the affine one. Returns the 4x4 RAS matrix ``image`` world ->
+    ``moving`` world.
+    """
+    fixed = nifti_to_ants(downsample(nib.as_closest_canonical(image), resolution_mm))
+    moving_small = nifti_to_ants(downsample(moving, resolution_mm))
+    with tempfile.TemporaryDirectory(prefix="bids_deface_moments_") as tmp:
+        similarity = _ants_linear(fixed, moving_small, "Similarity", None, seed, Path(tmp) / "similarity_")
+        return _linear_registration(fixed, moving_small, "Affine", similarity, seed, Path(tmp) / "affine_")
+
+
 def _linear_registration(fixed, moving, kind: str, initial, seed: int, prefix: Path) -> np.ndarray:
     """Mattes-MI linear registration, two levels (half, then full resolution of the copy)."""
     return read_itk_affine(_ants_linear(fixed, moving, kind, initial, seed, prefix))

@@ -1,0 +1,81 @@
+"""Thin nipype interface over :mod:`bids_deface.methods.deface.brain_check` (one node per session)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, traits
+
+from ..config import DEFAULTS
+from .deface import ants_threads
+
+
+class _IndependentBrainInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="the session's reference image")
+    image_to_template = File(exists=True, mandatory=True, desc="the defacing registration (reference -> template)")
+    template = traits.Str(DEFAULTS.template, usedefault=True)
+    seed = traits.Int(DEFAULTS.seed, usedefault=True)
+    num_threads = traits.Int(1, usedefault=True, nohash=True)
+
+
+class _IndependentBrainOutputSpec(TraitedSpec):
+    brain_mask = File(exists=True, desc="the atlas brain mask on the reference grid")
+    brain_core = File(exists=True, desc="that mask shrunk by the margin: no voxel of it may be removed")
+    metrics = traits.Dict()
+
+
+class IndependentBrain(SimpleInterface):
+    """Register a second atlas to the reference by a second route; compare with the defacing registration."""
+
+    input_spec = _IndependentBrainInputSpec
+    output_spec = _IndependentBrainOutputSpec
+
+    def _run_interface(self, runtime):
+        from ..data.atlas import get_brain_atlas
+        from ..methods.deface.masks import mask_image
+        from ..methods.io import load_image, save_image
+        from ..methods.deface.brain_check import (
+            BRAIN_MARGIN_MM,
+            brain_core,
+            disagreement_review,
+            independent_brain,
+            registration_disagreement_mm,
+        )
+
+        start = time.monotonic()
+        img = load_image(self.inputs.in_file)
+        atlas = get_brain_atlas(self.inputs.template)
+        with ants_threads(self.inputs.num_threads):
+            brain = independent_brain(img, atlas, seed=self.inputs.seed)
+        core = brain_core(brain.mask, img.header.get_zooms())
+        cwd = Path(runtime.cwd)
+        self._results["brain_mask"] = str(save_image(mask_image(brain.mask, img), cwd / "atlas_brain_mask.nii.gz"))
+        self._results["brain_core"] = str(save_image(mask_image(core, img), cwd / "atlas_brain_core.nii.gz"))
+        disagreement = registration_disagreement_mm(
+            np.loadtxt(self.inputs.image_to_template), brain.image_to_atlas, atlas
+        )
+        metrics = {
+            "brain_check_method": f"atlas-{atlas.name}",
+            "brain_check_margin_mm": BRAIN_MARGIN_MM,
+            "registration_disagreement_mm": round(disagreement, 2),
+            "time_brain_independent_s": round(time.monotonic() - start, 2),
+        }
+        review = disagreement_review(disagreement)
+        if review:
+            metrics["review_registration_agreement"] = review
+        self._results["metrics"] = metrics
+        return runtime
+
+
+def carried_mask(mask_file: str, image: nib.Nifti1Image, image_to_reference: np.ndarray | None) -> np.ndarray:
+    """A reference-grid mask on ``image``'s grid (nearest neighbour through the co-registration)."""
+    from ..methods.deface.register import resample_to
+
+    ref = nib.load(mask_file)
+    data = np.asanyarray(ref.dataobj).astype(np.uint8)
+    if image_to_reference is None and ref.shape[:3] == image.shape[:3] and np.allclose(ref.affine, image.affine):
+        return data > 0
+    return resample_to(data, ref.affine, image.shape[:3], image.affine, image_to_reference, order=0) > 0
