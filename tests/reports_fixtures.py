@@ -89,6 +89,8 @@ def make_record(subject: str, session: str, suffix: str, **overrides) -> dict:
         "voxels_removed": 12345,
         "voxels_removed_pct": 7.25,
         "brain_voxels_removed": 0,
+        "brain_voxels_removed_independent": 0,
+        "registration_disagreement_mm": 3.5,
         "check_registration": True,
         "check_face": True,
         "impact_brain_dice": float(rng.uniform(0.97, 0.999)),

@@ -80,6 +80,8 @@ def test_good_images_are_defaced(run):
         record = _record(out, f"{sub}/{name}_mod-T1w_desc-deface_metrics.json")
         assert record["status"] == "pass", record
         assert record["brain_voxels_removed"] == 0
+        assert record["brain_voxels_removed_independent"] == 0 and record["check_brain"] is True
+        assert record["registration_disagreement_mm"] < 10.0
         assert record["voxels_removed"] > 1000
         assert record["registration_head_dice"] > 0.85
         assert (out / sub / f"{name}_desc-defaced_T1w.nii.gz").is_file()
