@@ -8,9 +8,10 @@ turned 30 degrees in yaw about the head's centre, and the image is defaced and c
 through that wrong transform, as the pipeline would: the removal mask and the feature
 labels follow it, so the template feature check is fooled by construction. The renders
 are made from the image's own axes, and the registration-free check (a face left on
-untouched skin) should catch what the wrong mask left. Prints the status per image and
-asserts nothing: where a wrong registration still passes, the verdict needs another signal
-independent of the registration (the issue on independent checks).
+untouched skin) should catch what the wrong mask left; the independent brain check (a
+second atlas registered by a second route, node ``independent_brain`` of the same run)
+compares the wrong transform with its own and counts removed voxels in its brain core.
+Prints the status per image and asserts nothing.
 """
 
 from __future__ import annotations
@@ -42,14 +43,18 @@ def _yawed(image_to_template: np.ndarray, centre: np.ndarray, degrees: float) ->
 
 def outcome(bids: Path, work: Path, source: str, degrees: float) -> dict:
     """Deface and check one reference image through its registration turned by ``degrees``."""
+    from bids_deface.data.atlas import get_brain_atlas
     from bids_deface.data.templates import get_template
+    from bids_deface.interfaces.brain import carried_mask
     from bids_deface.interfaces.deface import load_template
+    from bids_deface.methods.deface.brain_check import disagreement_review, registration_disagreement_mm
     from bids_deface.methods.deface.masks import image_masks
     from bids_deface.methods.deface.removal import apply_removal
     from bids_deface.methods.qa.check import face_qa
     from bids_deface.methods.record import finalise_record
 
-    good = np.loadtxt(work / "bids_deface_wf" / REFERENCES[source] / "register_template" / "image_to_template.txt")
+    session = work / "bids_deface_wf" / REFERENCES[source]
+    good = np.loadtxt(session / "register_template" / "image_to_template.txt")
     img = nib.load(bids / source)
     data = np.asanyarray(img.dataobj)
     centre = (img.affine @ np.r_[np.argwhere(data > np.percentile(data, 75)).mean(axis=0), 1.0])[:3]
@@ -60,7 +65,15 @@ def outcome(bids: Path, work: Path, source: str, degrees: float) -> dict:
     defaced_img = nib.Nifti1Image(defaced.raw, img.affine, defaced.header)
     labels = get_template("pydeface").features_labels
     qa = face_qa(img, defaced_img, wrong.features, labels)  # renders from the image's own axes, as the pipeline
-    return finalise_record({"source_file": source, "check_brain": True, **qa.metrics})
+    independent = session / "independent_brain"
+    core = carried_mask(str(independent / "atlas_brain_core.nii.gz"), img, None)
+    disagreement = registration_disagreement_mm(bad, np.loadtxt(independent / "image_to_atlas.txt"), get_brain_atlas())
+    brain = {
+        "brain_voxels_removed_independent": int((wrong.removal & core).sum()),
+        "registration_disagreement_mm": round(disagreement, 1),
+        "review_registration_agreement": disagreement_review(disagreement),
+    }
+    return finalise_record({"source_file": source, **brain, **qa.metrics})
 
 
 def main(argv=None) -> int:
@@ -69,12 +82,18 @@ def main(argv=None) -> int:
     parser.add_argument("work_dir", type=Path)
     parser.add_argument("--degrees", type=float, default=30.0)
     args = parser.parse_args(argv)
-    print("| image | yaw error (deg) | status | face_skin views | feature check |\n| --- | --- | --- | --- | --- |")
+    print(
+        "| image | yaw error (deg) | status | registrations apart (mm) | independent brain voxels removed "
+        "| face_skin views | feature check |\n| --- | --- | --- | --- | --- | --- | --- |"
+    )
     for source in sorted(REFERENCES):
         for degrees in (args.degrees, -args.degrees):
             record = outcome(args.bids_dir, args.work_dir, source, degrees)
             views = ", ".join(record["face_left_on_skin_views"]) or "none"
-            print(f"| {source} | {degrees:+g} | {record['status']} | {views} | {record['face_check_summary']} |")
+            print(
+                f"| {source} | {degrees:+g} | {record['status']} | {record['registration_disagreement_mm']} "
+                f"| {record['brain_voxels_removed_independent']} | {views} | {record['face_check_summary']} |"
+            )
     return 0
 
 

@@ -24,6 +24,7 @@ class _IndependentBrainInputSpec(BaseInterfaceInputSpec):
 class _IndependentBrainOutputSpec(TraitedSpec):
     brain_mask = File(exists=True, desc="the atlas brain mask on the reference grid")
     brain_core = File(exists=True, desc="that mask shrunk by the margin: no voxel of it may be removed")
+    image_to_atlas = File(exists=True, desc="4x4 RAS matrix, reference world -> atlas world")
     metrics = traits.Dict()
 
 
@@ -35,8 +36,6 @@ class IndependentBrain(SimpleInterface):
 
     def _run_interface(self, runtime):
         from ..data.atlas import get_brain_atlas
-        from ..methods.deface.masks import mask_image
-        from ..methods.io import load_image, save_image
         from ..methods.deface.brain_check import (
             BRAIN_MARGIN_MM,
             brain_core,
@@ -44,6 +43,8 @@ class IndependentBrain(SimpleInterface):
             independent_brain,
             registration_disagreement_mm,
         )
+        from ..methods.deface.masks import mask_image
+        from ..methods.io import load_image, save_image
 
         start = time.monotonic()
         img = load_image(self.inputs.in_file)
@@ -54,6 +55,8 @@ class IndependentBrain(SimpleInterface):
         cwd = Path(runtime.cwd)
         self._results["brain_mask"] = str(save_image(mask_image(brain.mask, img), cwd / "atlas_brain_mask.nii.gz"))
         self._results["brain_core"] = str(save_image(mask_image(core, img), cwd / "atlas_brain_core.nii.gz"))
+        self._results["image_to_atlas"] = str(cwd / "image_to_atlas.txt")
+        np.savetxt(self._results["image_to_atlas"], brain.image_to_atlas)
         disagreement = registration_disagreement_mm(
             np.loadtxt(self.inputs.image_to_template), brain.image_to_atlas, atlas
         )
