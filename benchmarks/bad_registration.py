@@ -41,11 +41,22 @@ def _yawed(image_to_template: np.ndarray, centre: np.ndarray, degrees: float) ->
     return image_to_template @ back @ rot @ shift
 
 
+def _independent(node: Path, img: nib.Nifti1Image):
+    """The run's independent brain core and image -> atlas matrix (computed again when absent)."""
+    from bids_deface.data.atlas import get_brain_atlas
+    from bids_deface.interfaces.brain import carried_mask
+    from bids_deface.methods.deface.brain_check import brain_core, independent_brain
+
+    if (node / "image_to_atlas.txt").is_file():
+        return carried_mask(str(node / "atlas_brain_core.nii.gz"), img, None), np.loadtxt(node / "image_to_atlas.txt")
+    brain = independent_brain(img, get_brain_atlas())
+    return brain_core(brain.mask, img.header.get_zooms()), brain.image_to_atlas
+
+
 def outcome(bids: Path, work: Path, source: str, degrees: float) -> dict:
     """Deface and check one reference image through its registration turned by ``degrees``."""
     from bids_deface.data.atlas import get_brain_atlas
     from bids_deface.data.templates import get_template
-    from bids_deface.interfaces.brain import carried_mask
     from bids_deface.interfaces.deface import load_template
     from bids_deface.methods.deface.brain_check import disagreement_review, registration_disagreement_mm
     from bids_deface.methods.deface.masks import image_masks
@@ -65,9 +76,8 @@ def outcome(bids: Path, work: Path, source: str, degrees: float) -> dict:
     defaced_img = nib.Nifti1Image(defaced.raw, img.affine, defaced.header)
     labels = get_template("pydeface").features_labels
     qa = face_qa(img, defaced_img, wrong.features, labels)  # renders from the image's own axes, as the pipeline
-    independent = session / "independent_brain"
-    core = carried_mask(str(independent / "atlas_brain_core.nii.gz"), img, None)
-    disagreement = registration_disagreement_mm(bad, np.loadtxt(independent / "image_to_atlas.txt"), get_brain_atlas())
+    core, image_to_atlas = _independent(session / "independent_brain", img)
+    disagreement = registration_disagreement_mm(bad, image_to_atlas, get_brain_atlas())
     brain = {
         "brain_voxels_removed_independent": int((wrong.removal & core).sum()),
         "registration_disagreement_mm": round(disagreement, 1),
