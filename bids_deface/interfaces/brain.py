@@ -22,7 +22,6 @@ class _IndependentBrainInputSpec(BaseInterfaceInputSpec):
 
 
 class _IndependentBrainOutputSpec(TraitedSpec):
-    brain_mask = File(exists=True, desc="the atlas brain mask on the reference grid")
     brain_core = File(exists=True, desc="that mask shrunk by the margin: no voxel of it may be removed")
     image_to_atlas = File(exists=True, desc="4x4 RAS matrix, reference world -> atlas world")
     metrics = traits.Dict()
@@ -53,7 +52,6 @@ class IndependentBrain(SimpleInterface):
             brain = independent_brain(img, atlas, seed=self.inputs.seed)
         core = brain_core(brain.mask, img.header.get_zooms())
         cwd = Path(runtime.cwd)
-        self._results["brain_mask"] = str(save_image(mask_image(brain.mask, img), cwd / "atlas_brain_mask.nii.gz"))
         self._results["brain_core"] = str(save_image(mask_image(core, img), cwd / "atlas_brain_core.nii.gz"))
         self._results["image_to_atlas"] = str(cwd / "image_to_atlas.txt")
         np.savetxt(self._results["image_to_atlas"], brain.image_to_atlas)
