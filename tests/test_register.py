@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import ants
 import nibabel as nib
 import numpy as np
@@ -6,6 +8,7 @@ import pytest
 from bids_deface.data.demo import _rotation
 from bids_deface.methods.deface.register import (
     RegistrationCriteria,
+    _check,
     downsample,
     read_itk_affine,
     register_rigid,
@@ -74,12 +77,23 @@ def test_register_recovers_known_transform(small_template, rotation, scale):
     assert reg.head_dice > 0.9
 
 
-def test_implausible_scale_is_an_error_not_a_bad_deface(small_template):
+def test_a_head_half_its_size_is_registered_and_flagged_for_review(small_template):
+    """A header whose voxel size is wrong by 2: the template is brought to the head's extent
+    first, the registration finds the scale, and the record asks a person to check the header."""
+    moved, transform = _moved(small_template, scale=0.5, shift=(5, -5, 5))
+    reg = register_to_template(moved, small_template, resolution_mm=6.0, search_resolution_mm=9.0)
+    assert reg.head_size_ratio == pytest.approx(0.5, rel=0.1)
+    assert reg.scale == pytest.approx(0.5, rel=0.05)
+    assert _point_error(reg.image_to_template, np.linalg.inv(transform)) < 4.0
+    assert "voxel size" in reg.as_metrics()["review_voxel_size"]
+
+
+def test_implausible_scale_the_extent_does_not_confirm_is_an_error_not_a_bad_deface(small_template):
     moved, _ = _moved(small_template, scale=0.75)
+    reg = register_to_template(moved, small_template, resolution_mm=6.0, search_resolution_mm=9.0)
+    assert "review_voxel_size" not in reg.as_metrics()
     with pytest.raises(RegistrationError, match="implausible head scale") as err:
-        register_to_template(
-            moved, small_template, criteria=RegistrationCriteria(scale_range=(0.9, 1.1)), source="sub-x_T1w.nii.gz"
-        )
+        _check(replace(reg, head_size_ratio=1.0), RegistrationCriteria(scale_range=(0.9, 1.1)), "sub-x_T1w.nii.gz")
     assert "sub-x_T1w.nii.gz" in str(err.value)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import ants
@@ -42,6 +42,9 @@ class RegistrationCriteria:
     max_anisotropy: float = 1.35
     #: Lowest Dice between the template head and the image head, inside the field of view.
     min_head_dice: float = 0.80
+    #: Largest ratio between the registration's scale and the head's size from its extent
+    #: for a scale outside ``scale_range`` to be believed (a header with a wrong voxel size).
+    max_size_disagreement: float = 1.25
 
 
 @dataclass(frozen=True)
@@ -59,15 +62,24 @@ class Registration:
     #: Ratio of the largest to the smallest singular value of the linear part.
     anisotropy: float
     n_starts: int = 0
+    #: The head's size relative to the template's from their extents alone (no registration).
+    head_size_ratio: float = 1.0
+    #: Set when the scale is outside the plausible range but the head's extent agrees with
+    #: it: the header's voxel size is wrong, the registration is right (a person must look).
+    voxel_size_review: str | None = None
     extra: dict = field(default_factory=dict)
 
     def as_metrics(self) -> dict:
-        return {
+        metrics = {
             "registration_head_dice": round(float(self.head_dice), 4),
             "registration_nmi": round(float(self.nmi), 4),
             "registration_scale": round(float(self.scale), 4),
             "registration_anisotropy": round(float(self.anisotropy), 4),
+            "head_size_ratio": round(float(self.head_size_ratio), 4),
         }
+        if self.voxel_size_review:
+            metrics["review_voxel_size"] = self.voxel_size_review
+        return metrics
 
 
 def itk_to_ras(parameters, fixed_parameters) -> np.ndarray:
@@ -186,10 +198,15 @@ def register_to_template(
     image = nib.as_closest_canonical(image)
     fixed_small = downsample(image, resolution_mm)
     moving_small = downsample(template, resolution_mm)
+    # a head far outside the plausible size (a wrong voxel size in the header) is searched for
+    # with a template brought to its size first; the checks then ask the two sizes to agree
+    size_ratio = head_size_ratio(fixed_small, moving_small)
+    low, high = criteria.scale_range
+    prescale = size_ratio if not low <= size_ratio <= high else 1.0
     fixed = nifti_to_ants(fixed_small)
-    moving = nifti_to_ants(moving_small)
+    moving = nifti_to_ants(rescaled(moving_small, prescale))
     fixed_search = nifti_to_ants(downsample(image, search_resolution_mm))
-    moving_search = nifti_to_ants(downsample(template, search_resolution_mm))
+    moving_search = nifti_to_ants(rescaled(downsample(template, search_resolution_mm), prescale))
 
     with tempfile.TemporaryDirectory(prefix="bids_deface_reg_") as tmp:
         init = ants.affine_initializer(
@@ -206,10 +223,48 @@ def register_to_template(
         rigid = _ants_linear(fixed, moving, "Rigid", init, seed, Path(tmp) / "rigid_")
         matrix = _linear_registration(fixed, moving, "Affine", rigid, seed, Path(tmp) / "reg_")
 
-    registration = _assess(fixed_small, moving_small, matrix)
+    registration = _assess(fixed_small, moving_small, _scaling(moving_small, prescale, inverse=True) @ matrix)
+    registration = replace(registration, head_size_ratio=size_ratio)
     LOGGER.debug("registration of %s: %s", source, registration.as_metrics())
-    _check(registration, criteria, source)
-    return registration
+    return _check(registration, criteria, source)
+
+
+def head_size_ratio(image: nib.Nifti1Image, reference: nib.Nifti1Image) -> float:
+    """How large the head in ``image`` is relative to the one in ``reference``, without registering.
+
+    The geometric mean of the ratios of the heads' left-right widths and front-back lengths
+    (2nd to 98th percentile of the head's coordinates on the RAS axes, coarse copies): the
+    top of the head fixes both, so a field of view that cuts the face or the neck does not
+    change them. A wrong voxel size in a header shows as a ratio far from 1.
+    """
+
+    def extent(img: nib.Nifti1Image) -> np.ndarray:
+        img = nib.as_closest_canonical(img)
+        head = coarse_head_mask(np.asanyarray(img.dataobj))
+        if head.sum() < 10:
+            return np.full(2, np.nan)
+        world = nib.affines.apply_affine(img.affine, np.argwhere(head))[:, :2]
+        return np.percentile(world, 98, axis=0) - np.percentile(world, 2, axis=0)
+
+    ratios = extent(image) / extent(reference)
+    ratio = float(np.sqrt(np.prod(ratios)))
+    return ratio if np.isfinite(ratio) and ratio > 0 else 1.0
+
+
+def _scaling(img: nib.Nifti1Image, factor: float, *, inverse: bool = False) -> np.ndarray:
+    """4x4 RAS matrix scaling world points by ``factor`` about the centre of ``img``'s grid."""
+    centre = nib.affines.apply_affine(img.affine, (np.asarray(img.shape[:3]) - 1) / 2.0)
+    factor = 1.0 / factor if inverse else factor
+    scale = np.diag([factor, factor, factor, 1.0])
+    scale[:3, 3] = centre - factor * centre
+    return scale
+
+
+def rescaled(img: nib.Nifti1Image, factor: float) -> nib.Nifti1Image:
+    """``img`` with its world frame scaled by ``factor`` about its grid centre (data untouched)."""
+    if factor == 1.0:
+        return img
+    return nib.Nifti1Image(np.asanyarray(img.dataobj), _scaling(img, factor) @ img.affine)
 
 
 def _assess(fixed: nib.Nifti1Image, moving: nib.Nifti1Image, image_to_template: np.ndarray) -> Registration:
@@ -235,12 +290,25 @@ def _assess(fixed: nib.Nifti1Image, moving: nib.Nifti1Image, image_to_template: 
     )
 
 
-def _check(reg: Registration, criteria: RegistrationCriteria, source) -> None:
+def _check(reg: Registration, criteria: RegistrationCriteria, source) -> Registration:
     low, high = criteria.scale_range
     problems = []
-    if not low <= reg.scale <= high:
+    sizes_agree = max(reg.scale, reg.head_size_ratio) / min(reg.scale, reg.head_size_ratio) <= (
+        criteria.max_size_disagreement
+    )
+    if not low <= reg.scale <= high and sizes_agree:
+        reg = replace(
+            reg,
+            voxel_size_review=(
+                f"the header's voxel size looks wrong: the head is {reg.scale:.2f} times the template's size "
+                f"by registration and {reg.head_size_ratio:.2f} by its extent (a real head is {low}-{high}); "
+                "defaced through the scaled registration, check the voxel size in the header"
+            ),
+        )
+    elif not low <= reg.scale <= high:
         problems.append(
-            f"implausible head scale {reg.scale:.2f} (expected {low}-{high}; wrong voxel size in the header?)"
+            f"implausible head scale {reg.scale:.2f} (expected {low}-{high}; the head's extent says "
+            f"{reg.head_size_ratio:.2f})"
         )
     if reg.anisotropy > criteria.max_anisotropy:
         problems.append(
@@ -252,6 +320,7 @@ def _check(reg: Registration, criteria: RegistrationCriteria, source) -> None:
         )
     if problems:
         raise RegistrationError(source, "template registration failed: " + "; ".join(problems))
+    return reg
 
 
 def register_rigid(
@@ -281,19 +350,26 @@ def register_from_moments(
     *,
     resolution_mm: float = 4.0,
     seed: int = 42,
+    scale_range: tuple[float, float] = RegistrationCriteria.scale_range,
 ) -> np.ndarray:
     """Similarity, then affine, registration of ``moving`` to ``image`` from their centres of mass.
 
     A second route beside :func:`register_to_template`: no rotation search, started from the
     centres of intensity mass (ANTs' default initial transform), a similarity stage (rotation
     and one scale) before the affine one. Returns the 4x4 RAS matrix ``image`` world ->
-    ``moving`` world.
+    ``moving`` world. A head far from ``moving``'s size (:func:`head_size_ratio` outside
+    ``scale_range``: a wrong voxel size in the header) starts from ``moving`` brought to its size.
     """
-    fixed = nifti_to_ants(downsample(nib.as_closest_canonical(image), resolution_mm))
-    moving_small = nifti_to_ants(downsample(moving, resolution_mm))
+    fixed_small = downsample(nib.as_closest_canonical(image), resolution_mm)
+    moving_small = downsample(moving, resolution_mm)
+    ratio = head_size_ratio(fixed_small, moving_small)
+    prescale = ratio if not scale_range[0] <= ratio <= scale_range[1] else 1.0
+    fixed = nifti_to_ants(fixed_small)
+    moving_ants = nifti_to_ants(rescaled(moving_small, prescale))
     with tempfile.TemporaryDirectory(prefix="bids_deface_moments_") as tmp:
-        similarity = _ants_linear(fixed, moving_small, "Similarity", None, seed, Path(tmp) / "similarity_")
-        return _linear_registration(fixed, moving_small, "Affine", similarity, seed, Path(tmp) / "affine_")
+        similarity = _ants_linear(fixed, moving_ants, "Similarity", None, seed, Path(tmp) / "similarity_")
+        matrix = _linear_registration(fixed, moving_ants, "Affine", similarity, seed, Path(tmp) / "affine_")
+    return _scaling(moving_small, prescale, inverse=True) @ matrix
 
 
 def _linear_registration(fixed, moving, kind: str, initial, seed: int, prefix: Path) -> np.ndarray:
