@@ -195,18 +195,15 @@ def register_to_template(
         not be trustworthy.
     """
     # a permutation/flip only (no interpolation): every axis order gives the same inputs
-    image = nib.as_closest_canonical(image)
-    fixed_small = downsample(image, resolution_mm)
     moving_small = downsample(template, resolution_mm)
-    # a head far outside the plausible size (a wrong voxel size in the header) is searched for
-    # with a template brought to its size first; the checks then ask the two sizes to agree
-    size_ratio = head_size_ratio(fixed_small, moving_small)
-    low, high = criteria.scale_range
-    prescale = size_ratio if not low <= size_ratio <= high else 1.0
+    image, to_head_size, size_ratio = to_plausible_size(
+        nib.as_closest_canonical(image), moving_small, resolution_mm=resolution_mm, scale_range=criteria.scale_range
+    )
+    fixed_small = downsample(image, resolution_mm)
     fixed = nifti_to_ants(fixed_small)
-    moving = nifti_to_ants(rescaled(moving_small, prescale))
+    moving = nifti_to_ants(moving_small)
     fixed_search = nifti_to_ants(downsample(image, search_resolution_mm))
-    moving_search = nifti_to_ants(rescaled(downsample(template, search_resolution_mm), prescale))
+    moving_search = nifti_to_ants(downsample(template, search_resolution_mm))
 
     with tempfile.TemporaryDirectory(prefix="bids_deface_reg_") as tmp:
         init = ants.affine_initializer(
@@ -223,8 +220,12 @@ def register_to_template(
         rigid = _ants_linear(fixed, moving, "Rigid", init, seed, Path(tmp) / "rigid_")
         matrix = _linear_registration(fixed, moving, "Affine", rigid, seed, Path(tmp) / "reg_")
 
-    registration = _assess(fixed_small, moving_small, _scaling(moving_small, prescale, inverse=True) @ matrix)
-    registration = replace(registration, head_size_ratio=size_ratio)
+    registration = _assess(fixed_small, moving_small, matrix)
+    composed = matrix @ to_head_size
+    scale, anisotropy = _linear_shape(composed)
+    registration = replace(
+        registration, image_to_template=composed, scale=scale, anisotropy=anisotropy, head_size_ratio=size_ratio
+    )
     LOGGER.debug("registration of %s: %s", source, registration.as_metrics())
     return _check(registration, criteria, source)
 
@@ -251,20 +252,35 @@ def head_size_ratio(image: nib.Nifti1Image, reference: nib.Nifti1Image) -> float
     return ratio if np.isfinite(ratio) and ratio > 0 else 1.0
 
 
-def _scaling(img: nib.Nifti1Image, factor: float, *, inverse: bool = False) -> np.ndarray:
-    """4x4 RAS matrix scaling world points by ``factor`` about the centre of ``img``'s grid."""
-    centre = nib.affines.apply_affine(img.affine, (np.asarray(img.shape[:3]) - 1) / 2.0)
-    factor = 1.0 / factor if inverse else factor
-    scale = np.diag([factor, factor, factor, 1.0])
-    scale[:3, 3] = centre - factor * centre
-    return scale
+def to_plausible_size(
+    image: nib.Nifti1Image,
+    reference: nib.Nifti1Image,
+    *,
+    resolution_mm: float,
+    scale_range: tuple[float, float],
+) -> tuple[nib.Nifti1Image, np.ndarray, float]:
+    """``image`` with its world frame scaled to ``reference``'s head size when that is implausible.
+
+    A head whose :func:`head_size_ratio` is outside ``scale_range`` (a wrong voxel size in
+    the header) is given a world frame scaled about its grid centre by the inverse ratio (the
+    data untouched), so the registration sees a head of the usual size at the usual resolution.
+    Returns the image, the 4x4 RAS matrix image world -> its scaled world (identity when
+    nothing was scaled) and the ratio.
+    """
+    ratio = head_size_ratio(downsample(image, resolution_mm), reference)
+    if scale_range[0] <= ratio <= scale_range[1]:
+        return image, np.eye(4), ratio
+    centre = nib.affines.apply_affine(image.affine, (np.asarray(image.shape[:3]) - 1) / 2.0)
+    scaling = np.diag([1 / ratio, 1 / ratio, 1 / ratio, 1.0])
+    scaling[:3, 3] = centre - centre / ratio
+    return nib.Nifti1Image(np.asanyarray(image.dataobj), scaling @ image.affine), scaling, ratio
 
 
-def rescaled(img: nib.Nifti1Image, factor: float) -> nib.Nifti1Image:
-    """``img`` with its world frame scaled by ``factor`` about its grid centre (data untouched)."""
-    if factor == 1.0:
-        return img
-    return nib.Nifti1Image(np.asanyarray(img.dataobj), _scaling(img, factor) @ img.affine)
+def _linear_shape(image_to_template: np.ndarray) -> tuple[float, float]:
+    """Isotropic scale and singular value ratio of the template -> image linear part."""
+    linear = np.linalg.inv(image_to_template)[:3, :3]
+    singular = np.linalg.svd(linear, compute_uv=False)
+    return float(abs(np.linalg.det(linear)) ** (1.0 / 3.0)), float(singular.max() / singular.min())
 
 
 def _assess(fixed: nib.Nifti1Image, moving: nib.Nifti1Image, image_to_template: np.ndarray) -> Registration:
@@ -279,14 +295,9 @@ def _assess(fixed: nib.Nifti1Image, moving: nib.Nifti1Image, image_to_template: 
     head_dice = dice(fixed_head & in_view, moving_head) if (fixed_head & in_view).any() else 0.0
     union = (fixed_head | moving_head) & in_view
     nmi = _normalised_mi(fixed_data[union], warped[union])
-    linear = np.linalg.inv(image_to_template)[:3, :3]  # template -> image
-    singular = np.linalg.svd(linear, compute_uv=False)
+    scale, anisotropy = _linear_shape(image_to_template)
     return Registration(
-        image_to_template=image_to_template,
-        head_dice=head_dice,
-        nmi=nmi,
-        scale=float(abs(np.linalg.det(linear)) ** (1.0 / 3.0)),
-        anisotropy=float(singular.max() / singular.min()),
+        image_to_template=image_to_template, head_dice=head_dice, nmi=nmi, scale=scale, anisotropy=anisotropy
     )
 
 
@@ -357,19 +368,19 @@ def register_from_moments(
     A second route beside :func:`register_to_template`: no rotation search, started from the
     centres of intensity mass (ANTs' default initial transform), a similarity stage (rotation
     and one scale) before the affine one. Returns the 4x4 RAS matrix ``image`` world ->
-    ``moving`` world. A head far from ``moving``'s size (:func:`head_size_ratio` outside
-    ``scale_range``: a wrong voxel size in the header) starts from ``moving`` brought to its size.
+    ``moving`` world. A head far from ``moving``'s size (a wrong voxel size in the header) is
+    registered in a world frame brought to that size (:func:`to_plausible_size`).
     """
-    fixed_small = downsample(nib.as_closest_canonical(image), resolution_mm)
     moving_small = downsample(moving, resolution_mm)
-    ratio = head_size_ratio(fixed_small, moving_small)
-    prescale = ratio if not scale_range[0] <= ratio <= scale_range[1] else 1.0
-    fixed = nifti_to_ants(fixed_small)
-    moving_ants = nifti_to_ants(rescaled(moving_small, prescale))
+    image, to_head_size, _ = to_plausible_size(
+        nib.as_closest_canonical(image), moving_small, resolution_mm=resolution_mm, scale_range=scale_range
+    )
+    fixed = nifti_to_ants(downsample(image, resolution_mm))
+    moving_ants = nifti_to_ants(moving_small)
     with tempfile.TemporaryDirectory(prefix="bids_deface_moments_") as tmp:
         similarity = _ants_linear(fixed, moving_ants, "Similarity", None, seed, Path(tmp) / "similarity_")
         matrix = _linear_registration(fixed, moving_ants, "Affine", similarity, seed, Path(tmp) / "affine_")
-    return _scaling(moving_small, prescale, inverse=True) @ matrix
+    return matrix @ to_head_size
 
 
 def _linear_registration(fixed, moving, kind: str, initial, seed: int, prefix: Path) -> np.ndarray:
