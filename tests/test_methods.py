@@ -6,10 +6,10 @@ import pytest
 
 from bids_deface.methods.deface.masks import dilate_mm
 from bids_deface.methods.deface.reface import reface_fill
-from bids_deface.methods.deface.register import downsample
 from bids_deface.methods.deface.removal import apply_removal
 from bids_deface.methods.deface.shear import shear_mask
 from bids_deface.methods.volume import coarse_head_mask as head_mask
+from bids_deface.methods.volume import downsample
 
 
 @pytest.fixture(scope="module")

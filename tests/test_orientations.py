@@ -17,7 +17,8 @@ from nibabel.orientations import axcodes2ornt, io_orientation, ornt_transform
 
 from bids_deface.data.demo import DemoImage, _rotation, make_head
 from bids_deface.methods.deface.masks import image_masks
-from bids_deface.methods.deface.register import downsample, register_to_template
+from bids_deface.methods.deface.register import register_to_template
+from bids_deface.methods.volume import downsample
 
 AXES = [("R", "L"), ("A", "P"), ("S", "I")]
 ALL_CODES = [

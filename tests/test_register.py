@@ -9,7 +9,6 @@ from bids_deface.data.demo import _rotation
 from bids_deface.methods.deface.register import (
     RegistrationCriteria,
     _check,
-    downsample,
     read_itk_affine,
     register_rigid,
     register_to_template,
@@ -17,6 +16,7 @@ from bids_deface.methods.deface.register import (
 )
 from bids_deface.methods.errors import RegistrationError
 from bids_deface.methods.volume import coarse_head_mask as head_mask
+from bids_deface.methods.volume import downsample
 
 
 @pytest.fixture(scope="module")

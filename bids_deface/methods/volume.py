@@ -1,4 +1,4 @@
-"""Voxel data as float volumes, and the intensity thresholds every room shares.
+"""Voxel data as float volumes, the intensity thresholds every room shares, coarse copies and head size.
 
 One definition of "the image as numbers" (float32, 3D, a 4D image averaged over its
 volumes, non-finite values as background) and of the air/tissue split (Otsu on log
@@ -80,3 +80,71 @@ def _fill_along(mask: np.ndarray, axis: int) -> np.ndarray:
     moved = np.moveaxis(mask, axis, 0)
     filled = np.stack([ndi.binary_fill_holes(s) for s in moved], axis=0)
     return np.moveaxis(filled, 0, axis)
+
+
+def downsample(img: nib.Nifti1Image, resolution_mm: float) -> nib.Nifti1Image:
+    """Block-average an image to roughly ``resolution_mm`` voxels (never upsamples).
+
+    Each axis is reduced by an integer factor, so the result is an exact anti-aliased
+    average and its affine stays exact. Fast: no interpolation.
+    """
+    data = float_volume(img)
+    zooms = np.asarray(img.header.get_zooms()[:3], dtype=float)
+    factors = np.maximum(1, np.floor(resolution_mm / zooms + 0.25)).astype(int)
+    if np.all(factors == 1):
+        return nib.Nifti1Image(data, img.affine)
+    shape = np.asarray(data.shape) // factors
+    shape = np.maximum(shape, 1)
+    cropped = data[: shape[0] * factors[0], : shape[1] * factors[1], : shape[2] * factors[2]]
+    blocks = cropped.reshape(shape[0], factors[0], shape[1], factors[1], shape[2], factors[2])
+    small = blocks.mean(axis=(1, 3, 5), dtype=np.float32)
+    scale = np.eye(4)
+    scale[:3, :3] = np.diag(factors)
+    scale[:3, 3] = (factors - 1) / 2.0
+    return nib.Nifti1Image(small, img.affine @ scale)
+
+
+def head_size_ratio(image: nib.Nifti1Image, reference: nib.Nifti1Image) -> float:
+    """How large the head in ``image`` is relative to the one in ``reference``, without registering.
+
+    The geometric mean of the ratios of the heads' left-right widths and front-back lengths
+    (2nd to 98th percentile of the head's coordinates on the RAS axes, coarse copies): the
+    top of the head fixes both, so a field of view that cuts the face or the neck does not
+    change them. A wrong voxel size in a header shows as a ratio far from 1.
+    """
+
+    def extent(img: nib.Nifti1Image) -> np.ndarray:
+        img = nib.as_closest_canonical(img)
+        head = coarse_head_mask(np.asanyarray(img.dataobj))
+        if head.sum() < 10:
+            return np.full(2, np.nan)
+        world = nib.affines.apply_affine(img.affine, np.argwhere(head))[:, :2]
+        return np.percentile(world, 98, axis=0) - np.percentile(world, 2, axis=0)
+
+    ratios = extent(image) / extent(reference)
+    ratio = float(np.sqrt(np.prod(ratios)))
+    return ratio if np.isfinite(ratio) and ratio > 0 else 1.0
+
+
+def to_plausible_size(
+    image: nib.Nifti1Image,
+    reference: nib.Nifti1Image,
+    *,
+    resolution_mm: float,
+    scale_range: tuple[float, float],
+) -> tuple[nib.Nifti1Image, np.ndarray, float]:
+    """``image`` with its world frame scaled to ``reference``'s head size when that is implausible.
+
+    A head whose :func:`head_size_ratio` is outside ``scale_range`` (a wrong voxel size in
+    the header) is given a world frame scaled about its grid centre by the inverse ratio (the
+    data untouched), so the registration sees a head of the usual size at the usual resolution.
+    Returns the image, the 4x4 RAS matrix image world -> its scaled world (identity when
+    nothing was scaled) and the ratio.
+    """
+    ratio = head_size_ratio(downsample(image, resolution_mm), reference)
+    if scale_range[0] <= ratio <= scale_range[1]:
+        return image, np.eye(4), ratio
+    centre = nib.affines.apply_affine(image.affine, (np.asarray(image.shape[:3]) - 1) / 2.0)
+    scaling = np.diag([1 / ratio, 1 / ratio, 1 / ratio, 1.0])
+    scaling[:3, 3] = centre - centre / ratio
+    return nib.Nifti1Image(np.asanyarray(image.dataobj), scaling @ image.affine), scaling, ratio

@@ -23,7 +23,7 @@ from scipy import ndimage as ndi
 from ..ants_bridge import ants_seed, nifti_to_ants
 from ..errors import RegistrationError
 from ..overlap import dice
-from ..volume import coarse_head_mask, float_volume
+from ..volume import coarse_head_mask, downsample, to_plausible_size
 
 LOGGER = logging.getLogger(__name__)
 
@@ -100,28 +100,6 @@ def read_itk_affine(path: str | os.PathLike) -> np.ndarray:
     return itk_to_ras(transform.parameters, transform.fixed_parameters)
 
 
-def downsample(img: nib.Nifti1Image, resolution_mm: float) -> nib.Nifti1Image:
-    """Block-average an image to roughly ``resolution_mm`` voxels (never upsamples).
-
-    Each axis is reduced by an integer factor, so the result is an exact anti-aliased
-    average and its affine stays exact. Fast: no interpolation.
-    """
-    data = float_volume(img)
-    zooms = np.asarray(img.header.get_zooms()[:3], dtype=float)
-    factors = np.maximum(1, np.floor(resolution_mm / zooms + 0.25)).astype(int)
-    if np.all(factors == 1):
-        return nib.Nifti1Image(data, img.affine)
-    shape = np.asarray(data.shape) // factors
-    shape = np.maximum(shape, 1)
-    cropped = data[: shape[0] * factors[0], : shape[1] * factors[1], : shape[2] * factors[2]]
-    blocks = cropped.reshape(shape[0], factors[0], shape[1], factors[1], shape[2], factors[2])
-    small = blocks.mean(axis=(1, 3, 5), dtype=np.float32)
-    scale = np.eye(4)
-    scale[:3, :3] = np.diag(factors)
-    scale[:3, 3] = (factors - 1) / 2.0
-    return nib.Nifti1Image(small, img.affine @ scale)
-
-
 def resample_to(
     source: np.ndarray,
     source_affine: np.ndarray,
@@ -195,16 +173,54 @@ def register_to_template(
         not be trustworthy.
     """
     # a permutation/flip only (no interpolation): every axis order gives the same inputs
+    image = nib.as_closest_canonical(image)
     moving_small = downsample(template, resolution_mm)
-    image, to_head_size, size_ratio = to_plausible_size(
-        nib.as_closest_canonical(image), moving_small, resolution_mm=resolution_mm, scale_range=criteria.scale_range
+    scaled, to_head_size, size_ratio = to_plausible_size(
+        image, moving_small, resolution_mm=resolution_mm, scale_range=criteria.scale_range
     )
+    search = {
+        "resolution_mm": resolution_mm,
+        "search_resolution_mm": search_resolution_mm,
+        "search_degrees": search_degrees,
+        "search_step_degrees": search_step_degrees,
+        "seed": seed,
+    }
+    registration = _register_template(scaled, to_head_size, template, moving_small, **search)
+    registration = replace(registration, head_size_ratio=size_ratio)
+    LOGGER.debug("registration of %s: %s", source, registration.as_metrics())
+    try:
+        return _check(registration, criteria, source)
+    except RegistrationError:
+        if scaled is image:
+            raise
+    # the head's extent was misjudged (an odd field of view): the registration as for any head
+    LOGGER.info("%s: the registration from the head's extent failed; retrying at the header's size", source)
+    registration = _register_template(image, np.eye(4), template, moving_small, **search)
+    return _check(replace(registration, head_size_ratio=size_ratio), criteria, source)
+
+
+def _register_template(
+    image: nib.Nifti1Image,
+    image_to_registered: np.ndarray,
+    template: nib.Nifti1Image,
+    moving_small: nib.Nifti1Image,
+    *,
+    resolution_mm: float,
+    search_resolution_mm: float,
+    search_degrees: float,
+    search_step_degrees: float,
+    seed: int,
+) -> Registration:
+    """The search and the rigid, then affine, stages of :func:`register_to_template`, unchecked.
+
+    ``image`` is in the world frame the registration runs in; ``image_to_registered`` maps the
+    original image's world to it, and is folded into the returned transform.
+    """
     fixed_small = downsample(image, resolution_mm)
     fixed = nifti_to_ants(fixed_small)
     moving = nifti_to_ants(moving_small)
     fixed_search = nifti_to_ants(downsample(image, search_resolution_mm))
     moving_search = nifti_to_ants(downsample(template, search_resolution_mm))
-
     with tempfile.TemporaryDirectory(prefix="bids_deface_reg_") as tmp:
         init = ants.affine_initializer(
             fixed_search,
@@ -219,61 +235,10 @@ def register_to_template(
         # (docs/methods.rst, "Registration of the template")
         rigid = _ants_linear(fixed, moving, "Rigid", init, seed, Path(tmp) / "rigid_")
         matrix = _linear_registration(fixed, moving, "Affine", rigid, seed, Path(tmp) / "reg_")
-
     registration = _assess(fixed_small, moving_small, matrix)
-    composed = matrix @ to_head_size
+    composed = matrix @ image_to_registered
     scale, anisotropy = _linear_shape(composed)
-    registration = replace(
-        registration, image_to_template=composed, scale=scale, anisotropy=anisotropy, head_size_ratio=size_ratio
-    )
-    LOGGER.debug("registration of %s: %s", source, registration.as_metrics())
-    return _check(registration, criteria, source)
-
-
-def head_size_ratio(image: nib.Nifti1Image, reference: nib.Nifti1Image) -> float:
-    """How large the head in ``image`` is relative to the one in ``reference``, without registering.
-
-    The geometric mean of the ratios of the heads' left-right widths and front-back lengths
-    (2nd to 98th percentile of the head's coordinates on the RAS axes, coarse copies): the
-    top of the head fixes both, so a field of view that cuts the face or the neck does not
-    change them. A wrong voxel size in a header shows as a ratio far from 1.
-    """
-
-    def extent(img: nib.Nifti1Image) -> np.ndarray:
-        img = nib.as_closest_canonical(img)
-        head = coarse_head_mask(np.asanyarray(img.dataobj))
-        if head.sum() < 10:
-            return np.full(2, np.nan)
-        world = nib.affines.apply_affine(img.affine, np.argwhere(head))[:, :2]
-        return np.percentile(world, 98, axis=0) - np.percentile(world, 2, axis=0)
-
-    ratios = extent(image) / extent(reference)
-    ratio = float(np.sqrt(np.prod(ratios)))
-    return ratio if np.isfinite(ratio) and ratio > 0 else 1.0
-
-
-def to_plausible_size(
-    image: nib.Nifti1Image,
-    reference: nib.Nifti1Image,
-    *,
-    resolution_mm: float,
-    scale_range: tuple[float, float],
-) -> tuple[nib.Nifti1Image, np.ndarray, float]:
-    """``image`` with its world frame scaled to ``reference``'s head size when that is implausible.
-
-    A head whose :func:`head_size_ratio` is outside ``scale_range`` (a wrong voxel size in
-    the header) is given a world frame scaled about its grid centre by the inverse ratio (the
-    data untouched), so the registration sees a head of the usual size at the usual resolution.
-    Returns the image, the 4x4 RAS matrix image world -> its scaled world (identity when
-    nothing was scaled) and the ratio.
-    """
-    ratio = head_size_ratio(downsample(image, resolution_mm), reference)
-    if scale_range[0] <= ratio <= scale_range[1]:
-        return image, np.eye(4), ratio
-    centre = nib.affines.apply_affine(image.affine, (np.asarray(image.shape[:3]) - 1) / 2.0)
-    scaling = np.diag([1 / ratio, 1 / ratio, 1 / ratio, 1.0])
-    scaling[:3, 3] = centre - centre / ratio
-    return nib.Nifti1Image(np.asanyarray(image.dataobj), scaling @ image.affine), scaling, ratio
+    return replace(registration, image_to_template=composed, scale=scale, anisotropy=anisotropy)
 
 
 def _linear_shape(image_to_template: np.ndarray) -> tuple[float, float]:
@@ -307,7 +272,8 @@ def _check(reg: Registration, criteria: RegistrationCriteria, source) -> Registr
     sizes_agree = max(reg.scale, reg.head_size_ratio) / min(reg.scale, reg.head_size_ratio) <= (
         criteria.max_size_disagreement
     )
-    if not low <= reg.scale <= high and sizes_agree:
+    implausible = not (low <= reg.scale <= high and low <= reg.head_size_ratio <= high)
+    if implausible and sizes_agree:
         reg = replace(
             reg,
             voxel_size_review=(
@@ -316,7 +282,7 @@ def _check(reg: Registration, criteria: RegistrationCriteria, source) -> Registr
                 "defaced through the scaled registration, check the voxel size in the header"
             ),
         )
-    elif not low <= reg.scale <= high:
+    elif implausible:
         problems.append(
             f"implausible head scale {reg.scale:.2f} (expected {low}-{high}; the head's extent says "
             f"{reg.head_size_ratio:.2f})"
