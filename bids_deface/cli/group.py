@@ -64,11 +64,10 @@ def plan_group_level(config: Config) -> list[dict]:
     return records
 
 
-def run_group_level(config: Config, records: list[dict] | None = None) -> int:
+def write_group_table(path: Path, records: list[dict]) -> None:
+    """One row per image, source file, status and reason first, lists joined by commas."""
     import pandas as pd
 
-    out = config.execution.output_dir
-    records = plan_group_level(config) if records is None else records
     table = pd.DataFrame.from_records(records)
     table = table[
         ["source_file", "status", "reason", *[c for c in table.columns if c not in ("source_file", "status", "reason")]]
@@ -77,11 +76,13 @@ def run_group_level(config: Config, records: list[dict] | None = None) -> int:
     for column in table.columns:
         if table[column].map(lambda v: isinstance(v, (list, dict))).any():
             table[column] = table[column].map(lambda v: ",".join(map(str, v)) if isinstance(v, list) else v)
-    with atomic_path(out / "group_deface.tsv") as tmp:
+    with atomic_path(path) as tmp:
         table.to_csv(tmp, sep="\t", index=False, na_rep="n/a")
-    counted = tally(records, config.workflow.fail_on)
-    failed = counted["gate"]
-    summary = {
+
+
+def _summary(records: list[dict], counted: dict, fail_on) -> dict:
+    """``group_summary.json`` without the re-identification audit: counts and the images to look at."""
+    return {
         "n_images": len(records),
         "n_participants": len({r.get("subject") for r in records}),
         "n_passed": counted["counts"]["pass"],
@@ -89,12 +90,21 @@ def run_group_level(config: Config, records: list[dict] | None = None) -> int:
         "n_failed": counted["counts"]["fail"],
         "n_errors": counted["counts"]["error"],
         "pass_rate": round(counted["counts"]["pass"] / len(records), 4),
-        "fail_on": list(config.workflow.fail_on),
-        "failed_images": [{"source_file": r["source_file"], "reason": r.get("reason", "")} for r in failed],
+        "fail_on": list(fail_on),
+        "failed_images": [{"source_file": r["source_file"], "reason": r.get("reason", "")} for r in counted["gate"]],
         "review_images": [
             {"source_file": r["source_file"], "reason": r.get("review_reason", "")} for r in counted["review"]
         ],
     }
+
+
+def run_group_level(config: Config, records: list[dict] | None = None) -> int:
+    out = config.execution.output_dir
+    records = plan_group_level(config) if records is None else records
+    write_group_table(out / "group_deface.tsv", records)
+    counted = tally(records, config.workflow.fail_on)
+    failed = counted["gate"]
+    summary = _summary(records, counted, config.workflow.fail_on)
     rates = reid_audit(out, records)
     if rates is not None:
         summary["reid"] = rates

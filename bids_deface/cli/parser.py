@@ -86,13 +86,23 @@ def build_parser() -> argparse.ArgumentParser:
         "is left and no brain was removed, and write BIDS derivatives with reports.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         epilog="Exit codes: 0 every image passed; 1 at least one image failed a check; "
-        "2 usage or input-dataset error; 3 internal error.",
+        "2 usage or input-dataset error; 3 internal error; 4 nothing failed, but an image needs "
+        "a person's review.",
     )
     parser.add_argument("bids_dir", type=Path, help="the root of the input BIDS dataset (never written to)")
     parser.add_argument("output_dir", type=Path, help="the output folder: a BIDS derivatives dataset")
     parser.add_argument("analysis_level", choices=["participant", "group"], help="processing stage")
     parser.add_argument("--version", action="version", version=f"bids-deface {__version__}")
 
+    _add_selection(parser)
+    _add_defacing(parser)
+    _add_checks(parser)
+    _add_execution(parser)
+    return parser
+
+
+def _add_selection(parser: argparse.ArgumentParser) -> None:
+    """Options: which participants, sessions and images."""
     g = parser.add_argument_group("Selecting data")
     g.add_argument(
         "--participant-label",
@@ -134,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not validate the input dataset with the BIDS validator",
     )
 
+
+def _add_defacing(parser: argparse.ArgumentParser) -> None:
+    """Options: how faces and ears are removed, and what fails the run."""
     g = parser.add_argument_group("Defacing")
     g.add_argument(
         "--method",
@@ -159,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
         "an image that could not be processed always does",
     )
 
+
+def _add_checks(parser: argparse.ArgumentParser) -> None:
+    """Options: the impact check, metadata scrubbing and the release copy."""
     g = parser.add_argument_group("Checks and outputs")
     g.add_argument(
         "--impact",
@@ -196,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
         "they are and searched for removed values",
     )
 
+
+def _add_execution(parser: argparse.ArgumentParser) -> None:
+    """Options: working directory, processes, memory and the nipype plugin."""
     g = parser.add_argument_group("Performance and execution")
     g.add_argument(
         "-w",
@@ -242,7 +261,6 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "-v", "--verbose", dest="verbosity", action="count", default=0, help="more log output (-vv for debug)"
     )
-    return parser
 
 
 def _check_paths(parser: argparse.ArgumentParser, opts: argparse.Namespace) -> None:

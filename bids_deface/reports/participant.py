@@ -96,6 +96,15 @@ def write_text(path: Path, text: str) -> Path:
     return path
 
 
+def _write_fragments(output_dir: Path, subject: str, records: list, settings: dict, log_dir) -> None:
+    """The summary and errors reportlets the workflow cannot write (they need every record)."""
+    figures = output_dir / f"sub-{subject}" / "figures"
+    write_text(figures / f"sub-{subject}_desc-summary_report.html", summary_fragment(records, settings))
+    write_text(
+        figures / f"sub-{subject}_desc-errors_report.html", errors_fragment(records, str(log_dir) if log_dir else None)
+    )
+
+
 def generate_participant_report(
     output_dir: str | Path,
     subject: str,
@@ -135,14 +144,7 @@ def generate_participant_report(
     output_dir = Path(output_dir).absolute()
     subject = subject.removeprefix("sub-")
     records = subject_records(read_records(output_dir) if records is None else records, subject)
-    figures = output_dir / f"sub-{subject}" / "figures"
-    write_text(
-        figures / f"sub-{subject}_desc-summary_report.html",
-        summary_fragment(records, _settings(options, records, run_uuid)),
-    )
-    write_text(
-        figures / f"sub-{subject}_desc-errors_report.html", errors_fragment(records, str(log_dir) if log_dir else None)
-    )
+    _write_fragments(output_dir, subject, records, _settings(options, records, run_uuid), log_dir)
     write_citation(output_dir, options)
 
     report = Report(
