@@ -170,3 +170,14 @@ def test_version(capsys):
         main(["--version"])
     assert err.value.code == 0
     assert "bids-deface" in capsys.readouterr().out
+
+
+def test_help_shows_each_default_once_and_none_that_mislead():
+    from bids_deface.cli.parser import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "(default: [])" not in text and "(default: None)" not in text and "(default: {})" not in text
+    assert "keep the ears (by default they are removed)" in text and "(default: True)" not in text
+    assert "default: all (default" not in text
+    assert "(default: brain face registration error)" in text  # a list default, read as typed
+    assert "4 nothing failed, but an image needs a person's review" in text

@@ -78,13 +78,30 @@ def _positive_int(value: str) -> int:
     return number
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a default once, and only one that says something (not for flags, empty lists or None)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (
+            "default:" in text
+            or action.nargs == 0  # store_true/store_false/count flags: the flag says it
+            or default in (None, [], {}, (), "")
+            or default is argparse.SUPPRESS
+        ):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+        return f"{text} (default: {shown})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser (also used to generate the documentation's CLI reference)."""
     parser = argparse.ArgumentParser(
         prog="bids-deface",
         description="Deface and de-ear every anatomical image of a BIDS dataset, check that no face "
         "is left and no brain was removed, and write BIDS derivatives with reports.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
         epilog="Exit codes: 0 every image passed; 1 at least one image failed a check; "
         "2 usage or input-dataset error; 3 internal error; 4 nothing failed, but an image needs "
         "a person's review.",
@@ -155,7 +172,7 @@ def _add_defacing(parser: argparse.ArgumentParser) -> None:
         help="deface: remove face and ears; reface: replace them with the template's; "
         "shear: remove everything in front of and below a plane under the brain",
     )
-    g.add_argument("--no-deear", dest="deear", action="store_false", help="keep the ears")
+    g.add_argument("--no-deear", dest="deear", action="store_false", help="keep the ears (by default they are removed)")
     g.add_argument("--template", default=DEFAULTS.template, help="head template with face, ear and brain masks")
     g.add_argument(
         "--brain-margin-mm",
