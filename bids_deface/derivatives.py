@@ -12,7 +12,7 @@ from bids.layout.writing import build_path
 
 from . import __version__
 from .methods.io import atomic_path
-from .naming import PATH_PATTERNS
+from .naming import PATH_PATTERNS, STAGING
 
 LOGGER = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def write_dataset_description(output_dir: Path, bids_dir: Path) -> Path:
     bidsignore = output_dir / ".bidsignore"
     if not bidsignore.exists():
         with atomic_path(bidsignore) as tmp:
-            tmp.write_text("logs/\nfigures/\n*_metrics.json\n*.html\ngroup_*\nCITATION.md\n.staging/\n")
+            tmp.write_text(f"logs/\nfigures/\n*_metrics.json\n*.html\ngroup_*\nCITATION.md\n{STAGING}/\n")
     return path
 
 

@@ -13,6 +13,9 @@ _ENTITIES = (
 )
 _SUFFIXES = "|".join(ANAT_SUFFIXES)
 
+#: The folder, inside the output folder, where the sinks write before renaming into place.
+STAGING = ".staging"
+
 #: Output names, tried before niworkflows' own patterns.
 PATH_PATTERNS = [
     # the defaced image and its sidecar: sub-01_desc-defaced_T1w.nii.gz

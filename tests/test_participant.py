@@ -138,8 +138,9 @@ def test_sidecar_scrubbed_with_provenance(run):
 
 
 def test_no_partial_files_left(run):
-    leftovers = [p for p in run["out"].rglob("*") if ".tmp" in p.name or ".staging" in p.parts and p.is_file()]
+    leftovers = [p for p in run["out"].rglob("*") if ".tmp" in p.name or ".staging" in p.parts]
     assert leftovers == []
+    assert not (run["out"] / ".staging").exists()  # not even the empty folder
 
 
 def test_group_level_exit_code_and_table(run):

@@ -12,6 +12,7 @@ from ..config import Config
 from ..derivatives import image_outputs, metrics_path, write_dataset_description, write_json
 from ..layout import AnatImage, SessionPlan, collect_sessions, index_dataset, split_unavailable
 from ..methods.record import error_record, tally
+from ..naming import STAGING
 from . import EXIT_FAILED, EXIT_INTERNAL, gate_code, worst
 from .crashes import Crash, read_crashes
 from .progress import Progress, count_nodes
@@ -146,7 +147,16 @@ def _run_graph(config: Config, plans: list[SessionPlan], sidecars: dict, crash_d
     finally:
         if "status_callback" in plugin_args:
             plugin_args["status_callback"].finish()
+        _remove_empty_staging(ex.output_dir)
     return None
+
+
+def _remove_empty_staging(output_dir: Path) -> None:
+    """The outputs' staging folder, once every sink of the run has renamed its files out of it."""
+    try:
+        (Path(output_dir) / STAGING).rmdir()
+    except OSError:  # absent, or a killed step left files there (hidden, listed in .bidsignore)
+        pass
 
 
 def _error(output_dir: Path, image: AnatImage, reason: str, stage: str = "") -> dict:

@@ -14,7 +14,7 @@ isolate_templateflow()  # before niworkflows imports TemplateFlow
 
 from niworkflows.interfaces.bids import DerivativesDataSink as _DerivativesDataSink  # noqa: E402
 
-from ..naming import PATH_PATTERNS  # noqa: E402
+from ..naming import PATH_PATTERNS, STAGING  # noqa: E402
 
 
 class DerivativesDataSink(_DerivativesDataSink):
@@ -33,7 +33,7 @@ class DerivativesDataSink(_DerivativesDataSink):
 
     def _run_interface(self, runtime):
         final = Path(self.inputs.base_directory).absolute()
-        staging = final / ".staging" / uuid.uuid4().hex
+        staging = final / STAGING / uuid.uuid4().hex
         staging.mkdir(parents=True, exist_ok=True)
         self.inputs.base_directory = str(staging)
         try:
