@@ -38,9 +38,60 @@ class WorkerDiedError(RuntimeError):
     """A worker process ended without returning (killed, out of memory, crashed)."""
 
 
-def _worker_initializer(cwd: str) -> None:
+def _worker_initializer(cwd: str, logging_setup: dict) -> None:
     process_initializer(cwd)
     die_with_parent()
+    _worker_logging(**logging_setup)
+
+
+def _worker_logging(nipype_levels: dict, log_file: str | None) -> None:
+    """A worker logs as the run does: node chatter and third-party warnings to the log file.
+
+    A worker starts with nipype's own logging (its stdout handler at INFO: a "Setting-up /
+    Executing / Finished" line per node on the terminal) and no handler of its own (Python
+    then prints every warning to stderr). Here every record, warnings included, goes to the
+    run's log file; the terminal gets this package's own warnings, and nipype's lines only
+    when the run asked for them (``-vv``).
+    """
+    from .run import _formatter
+
+    verbose = nipype_levels.get("workflow_level") in ("INFO", "DEBUG")
+    nipype_logger = logging.getLogger("nipype")
+    for handler in list(nipype_logger.handlers):
+        nipype_logger.removeHandler(handler)
+    for name in ("nipype.workflow", "nipype.interface", "nipype.utils", "nipype.filemanip"):
+        logging.getLogger(name).setLevel(
+            logging.DEBUG if nipype_levels.get("workflow_level") == "DEBUG" else logging.INFO
+        )
+    logging.captureWarnings(True)
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    if log_file:
+        to_file = logging.FileHandler(log_file)  # append mode: whole lines, beside the main process
+        to_file.setFormatter(_formatter())
+        root.addHandler(to_file)
+    terminal = logging.StreamHandler()
+    terminal.setFormatter(_formatter())
+    if not verbose:
+        terminal.setLevel(logging.WARNING)
+        terminal.addFilter(logging.Filter("bids_deface"))
+    root.addHandler(terminal)
+
+
+def _logging_setup() -> dict:
+    """What a worker needs to log as the main process does: nipype's levels and the log file."""
+    from nipype import config as nipype_config
+
+    names = ("workflow_level", "interface_level", "utils_level")
+    files = [
+        h.baseFilename
+        for h in logging.getLogger().handlers
+        if isinstance(h, logging.FileHandler) and getattr(h, "bids_deface", False)
+    ]
+    return {
+        "nipype_levels": {name: nipype_config.get("logging", name) for name in names},
+        "log_file": files[0] if files else None,
+    }
 
 
 class MultiProcPlugin(_NipypeMultiProc):
@@ -63,7 +114,7 @@ class MultiProcPlugin(_NipypeMultiProc):
         return ProcessPoolExecutor(
             max_workers=self.processors,
             initializer=_worker_initializer,
-            initargs=(self._cwd,),
+            initargs=(self._cwd, _logging_setup()),
             mp_context=self._mp_context,
         )
 

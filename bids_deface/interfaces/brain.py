@@ -7,18 +7,16 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, traits
+from nipype.interfaces.base import File, SimpleInterface, TraitedSpec, traits
 
 from ..config import DEFAULTS
-from .deface import ants_threads
+from .deface import ANTsInputSpec, ants_threads
 
 
-class _IndependentBrainInputSpec(BaseInterfaceInputSpec):
+class _IndependentBrainInputSpec(ANTsInputSpec):
     in_file = File(exists=True, mandatory=True, desc="the session's reference image")
     image_to_template = File(exists=True, mandatory=True, desc="the defacing registration (reference -> template)")
     template = traits.Str(DEFAULTS.template, usedefault=True)
-    seed = traits.Int(DEFAULTS.seed, usedefault=True)
-    num_threads = traits.Int(1, usedefault=True, nohash=True)
 
 
 class _IndependentBrainOutputSpec(TraitedSpec):

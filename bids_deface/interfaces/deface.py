@@ -23,6 +23,13 @@ from ..config import DEFAULTS, SCRUB_LEVELS
 from ..methods.deface.removal import METHODS
 
 
+class ANTsInputSpec(BaseInterfaceInputSpec):
+    """Inputs of every step that runs ANTs: its random seed and its threads (not part of the hash)."""
+
+    seed = traits.Int(DEFAULTS.seed, usedefault=True)
+    num_threads = traits.Int(1, usedefault=True, nohash=True)
+
+
 @contextmanager
 def ants_threads(n: int):
     """Ask ANTs/ITK for ``n`` threads inside this node.
@@ -88,12 +95,10 @@ def _independent_brain_removed(inputs, img, removal) -> dict:
     return {"brain_voxels_removed_independent": int((removal & core).sum())}
 
 
-class _RegisterTemplateInputSpec(BaseInterfaceInputSpec):
+class _RegisterTemplateInputSpec(ANTsInputSpec):
     in_file = File(exists=True, mandatory=True, desc="the session's reference image")
     template = traits.Str(DEFAULTS.template, usedefault=True)
     resolution_mm = traits.Float(DEFAULTS.registration_resolution_mm, usedefault=True)
-    seed = traits.Int(DEFAULTS.seed, usedefault=True)
-    num_threads = traits.Int(1, usedefault=True, nohash=True)
 
 
 class _RegisterTemplateOutputSpec(TraitedSpec):
@@ -125,12 +130,10 @@ class RegisterTemplate(SimpleInterface):
         return runtime
 
 
-class _CoregisterInputSpec(BaseInterfaceInputSpec):
+class _CoregisterInputSpec(ANTsInputSpec):
     in_file = File(exists=True, mandatory=True, desc="an image of the session")
     reference_file = File(exists=True, mandatory=True, desc="the session's reference image")
     resolution_mm = traits.Float(DEFAULTS.registration_resolution_mm, usedefault=True)
-    seed = traits.Int(DEFAULTS.seed, usedefault=True)
-    num_threads = traits.Int(1, usedefault=True, nohash=True)
 
 
 class _CoregisterOutputSpec(TraitedSpec):

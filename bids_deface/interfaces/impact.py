@@ -5,23 +5,21 @@ from __future__ import annotations
 import time
 
 import nibabel as nib
-from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, traits
+from nipype.interfaces.base import File, SimpleInterface, TraitedSpec, traits
 
 from ..config import DEFAULTS
-from .deface import ants_threads, load_template
+from .deface import ANTsInputSpec, ants_threads, load_template
 
 #: Contrasts the tissue classes can be named for (intensity order); others use T1w's.
 _CONTRASTS = ("T1w", "T2w", "PDw", "FLAIR")
 
 
-class _ImpactInputSpec(BaseInterfaceInputSpec):
+class _ImpactInputSpec(ANTsInputSpec):
     in_file = File(exists=True, mandatory=True, desc="the original image")
     defaced = File(exists=True, mandatory=True, desc="the defaced image (same grid)")
     suffix = traits.Str("T1w", usedefault=True)
     template = traits.Str(DEFAULTS.template, usedefault=True)
     mode = traits.Enum("fast", "full", usedefault=True)
-    seed = traits.Int(DEFAULTS.seed, usedefault=True)
-    num_threads = traits.Int(1, usedefault=True, nohash=True)
 
 
 class _ImpactOutputSpec(TraitedSpec):
