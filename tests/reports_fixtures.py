@@ -101,6 +101,7 @@ def make_record(subject: str, session: str, suffix: str, **overrides) -> dict:
     for view in VIEWS:
         record[f"face_confidence_original_{view}"] = float(rng.uniform(0.8, 1.0))
         record[f"face_confidence_defaced_{view}"] = float(rng.uniform(0.0, 0.2))
+        record[f"face_on_skin_defaced_{view}"] = 0.0
     record.update(overrides)
     return finalise_record(record)
 

@@ -110,6 +110,19 @@ def test_metrics_fragment_banner_matches_status(status):
     assert "yaw-030" in html  # the face confidence table
 
 
+def test_face_table_shows_what_decides_beside_what_the_detectors_saw():
+    """A detection on the cut surface (0.95 on the defaced render, none on untouched skin) is
+    shown as such: the decisive column, not the raw confidence, carries the check's verdict."""
+    record = make_record(
+        "01", "01", "T1w", **{"face_confidence_defaced_yaw-000": 0.95, "face_on_skin_defaced_yaw-000": 0.0}
+    )
+    html = metrics_fragment(record)
+    row = re.search(r'<tr><td class="mono">yaw-000</td>(.*?)</tr>', html).group(1)
+    assert re.findall(r"<td class=\"num\">([^<]*)</td>", row)[1:] == ["0.95", "0.0"]
+    assert "Defaced, on untouched skin (decides)" in html
+    assert 'class="verdict verdict-pass"' in html
+
+
 def test_fragments_escape_user_text():
     record = make_record(
         "01",

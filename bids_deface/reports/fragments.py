@@ -96,8 +96,13 @@ def check_rows(record: Mapping) -> list[dict]:
     return rows
 
 
-def face_rows(record: Mapping) -> list[tuple[str, str | float, str | float]]:
-    """(view, original, defaced) detection confidences from ``face_confidence_{original,defaced}_<view>``."""
+def face_rows(record: Mapping) -> list[tuple[str, str, str, str]]:
+    """(view, original, defaced, defaced on untouched skin) detection confidences per view.
+
+    From ``face_confidence_{original,defaced}_<view>`` (any detector, any surface) and
+    ``face_on_skin_defaced_<view>`` (the decisive detectors, two features on untouched skin:
+    what the face check counts); records made before that field show ``n/a`` there.
+    """
     from .reportlets import view_order
 
     views = sorted(
@@ -112,7 +117,8 @@ def face_rows(record: Mapping) -> list[tuple[str, str | float, str | float]]:
     for view in views:
         before = record.get(f"face_confidence_original_{view}", "n/a")
         after = record.get(f"face_confidence_defaced_{view}", "n/a")
-        rows.append((view, format_value(before), format_value(after)))
+        on_skin = record.get(f"face_on_skin_defaced_{view}", "n/a")
+        rows.append((view, format_value(before), format_value(after), format_value(on_skin)))
     return rows
 
 

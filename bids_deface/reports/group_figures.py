@@ -77,7 +77,11 @@ def plot_status(records: Sequence[Mapping], out_file: Path) -> Path:
 
 
 def confidence_table(records: Sequence[Mapping]) -> dict[str, list[tuple[float, float, str]]]:
-    """Per view, (original, defaced, status) detection confidences of every image that has both."""
+    """Per view, (original, defaced, status) detection confidences of every image that has both.
+
+    The defaced value is what the face check counts (``face_on_skin_defaced_<view>``: a face on
+    untouched skin), or for records made before it, any detection on the defaced render.
+    """
     views: dict[str, list[tuple[float, float, str]]] = {}
     from .reportlets import view_order
 
@@ -85,7 +89,7 @@ def confidence_table(records: Sequence[Mapping]) -> dict[str, list[tuple[float, 
     for view in names:
         for record in records:
             before = record.get(f"face_confidence_original_{view}")
-            after = record.get(f"face_confidence_defaced_{view}")
+            after = record.get(f"face_on_skin_defaced_{view}", record.get(f"face_confidence_defaced_{view}"))
             if _is_number(before) and _is_number(after):
                 views.setdefault(view, []).append((float(before), float(after), status_of(record)))
     return views
@@ -109,7 +113,7 @@ def plot_confidence(records: Sequence[Mapping], out_file: Path) -> Path | None:
     ax.set_xticks(range(len(views)), views, rotation=30 if len(views) > 5 else 0)
     ax.set_ylabel("face detection confidence")
     ax.set_ylim(-0.03, 1.03)
-    ax.set_title("Face detection confidence per view", fontsize=11, loc="left")
+    ax.set_title("Face detection per view: original, and defaced on untouched skin", fontsize=11, loc="left")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()

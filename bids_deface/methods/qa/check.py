@@ -168,7 +168,10 @@ def face_qa(
         found = [d for d in dets["defaced"] if d.confidence >= FOUND]
         n_found += len(found)
         kept = untouched_skin(renders["original"][view], renders["defaced"][view])
-        left.extend((view, det, feats) for det, feats in faces_left(found, kept))
+        on_skin = faces_left(found, kept)
+        left.extend((view, det, feats) for det, feats in on_skin)
+        # what decides, per view: the best detection with two features on untouched skin
+        metrics[f"face_on_skin_defaced_{view}"] = round(max((det.confidence for det, _ in on_skin), default=0.0), 3)
     metrics["time_qa_render_detect_s"] = round(time.monotonic() - start, 2)
     metrics.update(_detection_summary(metrics, views, seen, descriptors))
     metrics.update(_skin_check(metrics, left, len(views), n_found))
