@@ -37,8 +37,8 @@ def _template():
 
 @pytest.fixture(scope="module")
 def head(template_head):
-    """A demo head (the template moved and scaled like a child's, 3 mm) and its true brain."""
-    spec = DemoImage("x", scale=0.9, rotation_deg=(5, 0, 3), voxel_mm=(3.0, 3.0, 3.0))
+    """A demo head (the template moved and scaled like a child's, 4 mm: the registration's own grid) and its true brain."""
+    spec = DemoImage("x", scale=0.9, rotation_deg=(5, 0, 3), voxel_mm=(4.0, 4.0, 4.0))
     return make_head(spec, template_head, np.random.default_rng(0))
 
 
