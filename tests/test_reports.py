@@ -238,3 +238,26 @@ def test_report_of_a_participant_whose_images_all_errored(tmp_path):
     assert 'id="errors"' in html and "load: truncated file" in html
     assert 'id="images"' not in html  # nothing to show per image
     assert external_resources(html) == []
+
+
+@pytest.mark.parametrize(
+    ("top1", "words"),
+    [(0.2222, "no better than chance (p = 0.98)"), (0.6, "better than chance (p < 0.001)")],
+)
+def test_the_reidentification_audit_is_said_in_words(top1, words):
+    from bids_deface.reports.group import reid_sentence
+
+    n_participants = 2 if top1 < 0.5 else 10
+    queries = 9 if top1 < 0.5 else 20
+    text = reid_sentence(
+        {
+            "measured": True,
+            "n_queries": queries,
+            "top1": top1,
+            "chance_top1": 1 / n_participants,
+            "n_participants": n_participants,
+        }
+    )
+    assert words in text
+    assert "matched first to their own participant, where guessing would match" in text
+    assert reid_sentence({"measured": False, "not_measured_reason": "no faces"}) == ""

@@ -68,6 +68,31 @@ def write_group_figures(records: Sequence[Mapping], output_dir: Path) -> list[di
     return figures
 
 
+def reid_sentence(reid: Mapping) -> str:
+    """The re-identification audit in words: what top-1 is, what chance is, and which it is."""
+    if not reid or not reid.get("measured"):
+        return ""
+    from scipy.stats import binom
+
+    n, top1, chance = int(reid.get("n_queries", 0)), float(reid.get("top1", 0.0)), float(reid.get("chance_top1", 0.0))
+    if n == 0:
+        return "No defaced render showed anything a face recogniser describes: there was nothing to match."
+    hits = round(top1 * n)
+    p_value = float(binom.sf(hits - 1, n, chance)) if hits else 1.0
+    text = (
+        f"A face recogniser (dlib) described {n} defaced render(s) and matched each against the original "
+        f"renders of all {reid.get('n_participants', '?')} participants: {hits} ({top1:.0%}) were matched first "
+        f"to their own participant, where guessing would match {chance:.0%}."
+    )
+    if p_value < 0.05:
+        shown = "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
+        return text + (
+            f" That is better than chance ({shown}): the defaced renders still carry identity; "
+            "look at them before sharing."
+        )
+    return text + f" That is no better than chance (p = {p_value:.2f}): the recogniser cannot tell whose head it is."
+
+
 def write_group_report(
     output_dir: str | Path,
     records: Sequence[Mapping],
@@ -104,6 +129,7 @@ def write_group_report(
         review=review_rows,
         reid=[(key, format_value(value)) for key, value in sorted(reid.items())] if isinstance(reid, Mapping) else [],
         reid_not_measured=reid.get("not_measured_reason", "") if isinstance(reid, Mapping) else "",
+        reid_sentence=reid_sentence(reid) if isinstance(reid, Mapping) else "",
         figures=figures,
         images=rows,
         version=__version__,
