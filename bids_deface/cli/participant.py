@@ -130,7 +130,8 @@ def _run_graph(config: Config, plans: list[SessionPlan], sidecars: dict, crash_d
 
         os.environ.setdefault("LOGNAME", getpass.getuser())  # nipype's SLURM plugin reads it
     if config.nipype.plugin in ("Linear", "MultiProc", "LegacyMultiProc"):
-        progress = Progress(total=count_nodes(workflow))
+        total, per_subject = count_nodes(workflow)
+        progress = Progress(total=total, per_subject=per_subject)
         plugin_args.setdefault("status_callback", progress)
     plugin = config.nipype.plugin
     if plugin == "MultiProc":  # survives a worker that dies; workers die with the run

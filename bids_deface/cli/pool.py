@@ -44,37 +44,47 @@ def _worker_initializer(cwd: str, logging_setup: dict) -> None:
     _worker_logging(**logging_setup)
 
 
-def _worker_logging(nipype_levels: dict, log_file: str | None) -> None:
-    """A worker logs as the run does: node chatter and third-party warnings to the log file.
+def _worker_logging(nipype_levels: dict, log_file: str | None, show_steps: bool = False) -> None:
+    """A worker logs as the run does: node chatter and third-party output to the log file.
 
     A worker starts with nipype's own logging (its stdout handler at INFO: a "Setting-up /
-    Executing / Finished" line per node on the terminal) and no handler of its own (Python
-    then prints every warning to stderr). Here every record, warnings included, goes to the
-    run's log file; the terminal gets this package's own warnings, and nipype's lines only
-    when the run asked for them (``-vv``).
+    Executing / Finished" line per node on the terminal), no handler of its own (Python then
+    prints every warning to stderr), and ITK/ANTs print to the C streams. Here the worker's
+    standard output and error are the run's log file, every record goes there, and the
+    terminal (a copy of the original stderr) gets what :class:`~bids_deface.cli.run.TerminalFilter`
+    lets through: this package's warnings and anyone's errors, nipype's lines only with ``-vv``.
     """
-    from .run import _formatter
+    import os
+    import sys
+
+    from .run import TerminalFilter, _formatter
 
     verbose = nipype_levels.get("workflow_level") in ("INFO", "DEBUG")
+    terminal = logging.StreamHandler(os.fdopen(os.dup(2), "w", buffering=1))
+    if log_file:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        target = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(target, 1)  # C-level output (ITK's warnings, ANTs' "bad det") lands in the log file
+        os.dup2(target, 2)
+        os.close(target)
     nipype_logger = logging.getLogger("nipype")
     for handler in list(nipype_logger.handlers):
         nipype_logger.removeHandler(handler)
+    debug = nipype_levels.get("workflow_level") == "DEBUG"
     for name in ("nipype.workflow", "nipype.interface", "nipype.utils", "nipype.filemanip"):
-        logging.getLogger(name).setLevel(
-            logging.DEBUG if nipype_levels.get("workflow_level") == "DEBUG" else logging.INFO
-        )
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.INFO)
     logging.captureWarnings(True)
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     if log_file:
-        to_file = logging.FileHandler(log_file)  # append mode: whole lines, beside the main process
+        to_file = logging.StreamHandler(sys.stderr)  # the log file, through the descriptor above
         to_file.setFormatter(_formatter())
         root.addHandler(to_file)
-    terminal = logging.StreamHandler()
     terminal.setFormatter(_formatter())
+    terminal.setLevel(logging.INFO if verbose else logging.WARNING)
     if not verbose:
-        terminal.setLevel(logging.WARNING)
-        terminal.addFilter(logging.Filter("bids_deface"))
+        terminal.addFilter(TerminalFilter(show_steps=show_steps))
     root.addHandler(terminal)
 
 

@@ -19,6 +19,22 @@ def _formatter() -> logging.Formatter:
     return logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s | %(message)s", "%H:%M:%S")
 
 
+class TerminalFilter(logging.Filter):
+    """What the terminal shows: this package's lines and anyone's errors; every step only with ``-v``.
+
+    Third-party INFO and warnings (pybids, numpy, matplotlib, ...) go to the log file only.
+    """
+
+    def __init__(self, *, show_steps: bool):
+        super().__init__()
+        self.show_steps = show_steps
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "bids_deface.progress.steps":
+            return self.show_steps
+        return record.name.split(".", 1)[0] in ("bids_deface", "root") or record.levelno >= logging.ERROR
+
+
 def _setup_logging(config: Config) -> None:
     """Log to the terminal; the log file starts with the work (:func:`_start_log_file`)."""
     level = logging.WARNING - 10 * min(config.execution.verbosity + 1, 2)
@@ -30,8 +46,11 @@ def _setup_logging(config: Config) -> None:
     stream = logging.StreamHandler(sys.stderr)
     stream.setLevel(level)
     stream.setFormatter(_formatter())
+    stream.addFilter(TerminalFilter(show_steps=config.execution.verbosity > 0))
     stream.bids_deface = True
     root.addHandler(stream)
+    logging.captureWarnings(True)  # third-party warnings: to the log file (the filter keeps them off the terminal)
+    logging.getLogger("bidsschematools").setLevel(logging.WARNING)
     from nipype import config as nipype_config
     from nipype import logging as nipype_logging
 

@@ -99,7 +99,7 @@ def _tally(names: list[str], vecs: list[np.ndarray], defaced: Mapping[str, Seque
     tally = _Tally()
     for name, queries in defaced.items():
         if name not in index:
-            LOGGER.warning("re-identification: %s has no original face to match; its queries are left out", name)
+            LOGGER.info("re-identification: %s has no original face to match; its queries are left out", name)
             continue
         for query in queries:
             tally.n_queries += 1
