@@ -117,6 +117,7 @@ class WorkflowConfig:
     shift_dates: int | None = None
     release_dir: Path | None = None
     release_include: list[str] = field(default_factory=list)
+    require_rating: str = "review"
     fail_on: list[str] = field(default_factory=lambda: list(DEFAULT_FAIL_ON))
     seed: int = 42
 

@@ -189,3 +189,41 @@ def test_probe_catches_a_missing_figure(site):
     finally:
         broken.unlink()
     assert found["missing"] == ["./sub-02/figures/gone.png"]
+
+
+RATE = """<!DOCTYPE html><html><body><pre id="result">pending</pre>
+<iframe id="page" src="%(url)s" style="width:1280px;height:2000px"></iframe>
+<script>
+document.getElementById("page").addEventListener("load", function () {
+  var doc = this.contentDocument, win = this.contentWindow;
+  doc.getElementById("rating-reviewer").value = "Ann Reviewer";
+  doc.querySelectorAll("form.rating").forEach(function (form, i) {
+    form.querySelector('input[value="' + (i === 0 ? "exclude" : "good") + '"]').click();
+    form.querySelector(".rating-note").value = "looked at it";
+  });
+  document.getElementById("result").textContent = "RATED " + JSON.stringify(win.bidsDefaceRatings());
+});
+</script></body></html>
+"""
+
+
+def test_a_rating_made_in_the_browser_reaches_the_group_outputs(site, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(site["out"], out)
+    probe = tmp_path / "rate.html"
+    probe.write_text(RATE % {"url": (out / "sub-01.html").as_uri()})
+    result = chromium(
+        ["--allow-file-access-from-files", "--virtual-time-budget=15000", "--dump-dom", probe.as_uri()],
+        tmp_path / "profile",
+    )
+    match = re.search(r"RATED (\{.*?\})</pre>", result.stdout)
+    assert match, f"the rating probe did not finish ({result.stderr[-2000:]!r})"
+    saved = json.loads(match.group(1).replace("&quot;", '"'))
+    assert saved["subject"] == "01" and saved["reviewer"] == "Ann Reviewer"
+    assert [r["rating"] for r in saved["ratings"]] == ["exclude"] + ["good"] * (len(saved["ratings"]) - 1)
+    (out / "sub-01_desc-ratings.json").write_text(json.dumps(saved))  # where the reviewer saves the download
+    main([str(site["root"] / "bids"), str(out), "group", "-w", str(tmp_path / "work")])
+    summary = json.loads((out / "group_summary.json").read_text())
+    assert summary["ratings"]["n_rated"] == len(saved["ratings"]) == 2  # sub-01 has 2 processed images, 1 error
+    assert summary["ratings"]["exclude"] == 1 and summary["ratings"]["rated_by"] == ["Ann Reviewer"]
+    assert "by Ann Reviewer" in (out / "group.html").read_text()

@@ -181,3 +181,21 @@ def test_help_shows_each_default_once_and_none_that_mislead():
     assert "default: all (default" not in text
     assert "(default: brain face registration error)" in text  # a list default, read as typed
     assert "4 nothing failed, but an image needs a person's review" in text
+
+
+def test_the_terminal_shows_this_package_and_errors_and_every_step_only_when_asked():
+    import logging
+
+    from bids_deface.cli.run import TerminalFilter
+
+    def record(name, level=logging.INFO):
+        return logging.LogRecord(name, level, __file__, 1, "x", (), None)
+
+    quiet, verbose = TerminalFilter(show_steps=False), TerminalFilter(show_steps=True)
+    assert quiet.filter(record("bids_deface.progress")) and quiet.filter(record("bids_deface"))
+    assert not quiet.filter(record("bids_deface.progress.steps")) and verbose.filter(
+        record("bids_deface.progress.steps")
+    )
+    assert not quiet.filter(record("py.warnings", logging.WARNING))  # numpy's, matplotlib's: the log file only
+    assert not quiet.filter(record("bidsschematools"))
+    assert quiet.filter(record("nipype.workflow", logging.ERROR))  # anyone's error is shown

@@ -232,3 +232,34 @@ def test_release_of_gzip_with_name_loses_it(tmp_path):
     copy_without_gzip_names(src, tmp_path / "b.tsv.gz")
     assert gzip_names(src)[0] == f"{OPERATOR}.tsv".encode() and gzip_names(tmp_path / "b.tsv.gz") == (b"", b"", 0)
     assert gzip.decompress((tmp_path / "b.tsv.gz").read_bytes()) == b"x\ty\n" * 1000
+
+
+def test_release_gate_waits_for_a_person_to_rate_every_image_good(hostile, tmp_path):
+    """--require-rating all: refused while an image is unrated or excluded, written once all are good."""
+    out = tmp_path / "out"
+    shutil.copytree(hostile["out"], out)
+    images = [r["source_file"] for r in map(json.loads, map(Path.read_text, out.rglob("*_desc-deface_metrics.json")))]
+
+    def release(name):
+        args = ["group", "--release-dir", str(tmp_path / name), "--require-rating", "all", "--skip-bids-validation"]
+        return main([str(hostile["bids"]), str(out), *args, "-w", str(tmp_path / "work")])
+
+    def rate(rating):
+        entries = [{"source_file": source, "rating": rating, "note": ""} for source in images]
+        (out / "sub-01_desc-ratings.json").write_text(
+            json.dumps(
+                {
+                    "subject": "01",
+                    "reviewer": "Ann",
+                    "rated_at": "2026-12-04T10:00:00Z",
+                    "ratings": entries,
+                }
+            )
+        )
+
+    assert release("unrated") == 1 and not (tmp_path / "unrated").exists()
+    rate("exclude")
+    assert release("excluded") == 1 and not (tmp_path / "excluded").exists()
+    rate("good")
+    assert release("good") == 0
+    assert (tmp_path / "good" / "dataset_description.json").is_file()

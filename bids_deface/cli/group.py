@@ -10,6 +10,7 @@ from ..derivatives import read_records, write_json
 from ..layout import DatasetError
 from ..methods.io import atomic_path
 from ..methods.record import tally
+from ..ratings import RATINGS, read_ratings, with_ratings
 from . import EXIT_FAILED, EXIT_INTERNAL, gate_code
 
 LOGGER = logging.getLogger("bids_deface")
@@ -95,12 +96,18 @@ def _summary(records: list[dict], counted: dict, fail_on) -> dict:
         "review_images": [
             {"source_file": r["source_file"], "reason": r.get("review_reason", "")} for r in counted["review"]
         ],
+        "ratings": {
+            "n_rated": sum(bool(r.get("rating")) for r in records),
+            **{rating: sum(r.get("rating") == rating for r in records) for rating in RATINGS},
+            "rated_by": sorted({r["rated_by"] for r in records if r.get("rated_by")}),
+        },
     }
 
 
 def run_group_level(config: Config, records: list[dict] | None = None) -> int:
     out = config.execution.output_dir
     records = plan_group_level(config) if records is None else records
+    records = with_ratings(records, read_ratings(out))
     write_group_table(out / "group_deface.tsv", records)
     counted = tally(records, config.workflow.fail_on)
     failed = counted["gate"]

@@ -21,6 +21,7 @@ from ..config import (
     WorkflowConfig,
 )
 from ..methods.deface.removal import METHODS
+from ..ratings import REQUIRE
 
 
 def _label(value: str) -> str:
@@ -221,6 +222,14 @@ def _add_checks(parser: argparse.ArgumentParser) -> None:
         "tables and free text; files outside BIDS raw data (code/, stimuli/, ...) are left out",
     )
     g.add_argument(
+        "--require-rating",
+        choices=REQUIRE,
+        default=DEFAULTS.require_rating,
+        help="which images of the release need a person's 'good' rating (saved from the participant "
+        "reports into the output folder): 'review' the images in review, 'all' every image; an image "
+        "rated 'redo' or 'exclude' is never released",
+    )
+    g.add_argument(
         "--release-include",
         action="append",
         default=[],
@@ -358,6 +367,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
             shift_dates=opts.shift_dates,
             release_dir=opts.release_dir.expanduser().absolute() if opts.release_dir else None,
             release_include=opts.release_include,
+            require_rating=opts.require_rating,
             fail_on=opts.fail_on,
             seed=opts.seed,
         ),

@@ -9,6 +9,7 @@ from pathlib import Path
 from .. import __version__
 from ..config import Config
 from ..derivatives import read_records, write_json
+from ..ratings import not_signed_off, read_ratings, with_ratings
 
 LOGGER = logging.getLogger("bids_deface")
 
@@ -34,14 +35,20 @@ def _anatomical_images(bids_dir: Path, suffixes) -> list[str]:
     )
 
 
-def _unsafe_images(anat: list[str], output_dir: Path) -> list[str]:
-    """The images without a passed record and a defaced derivative on disk."""
-    records = {r["source_file"]: r for r in read_records(output_dir)}
-    return [
-        rel
-        for rel in anat
-        if records.get(rel, {}).get("status") != "pass" or not _defaced_path(output_dir, rel).is_file()
-    ]
+def _unsafe_images(anat: list[str], output_dir: Path, require_rating: str) -> list[str]:
+    """The images the release may not hold, each with why: no defaced derivative on disk, a
+    status other than pass (or review signed off by a person), or a rating that holds it back."""
+    records = {r["source_file"]: r for r in with_ratings(read_records(output_dir), read_ratings(output_dir))}
+    blocked = dict(not_signed_off(records.values(), require_rating))
+    unsafe = []
+    for rel in anat:
+        record = records.get(rel, {})
+        status = record.get("status", "not processed")
+        if rel in blocked:
+            unsafe.append(f"{rel} ({blocked[rel]})")
+        elif status not in ("pass", "review") or not _defaced_path(output_dir, rel).is_file():
+            unsafe.append(f"{rel} ({status})")
+    return unsafe
 
 
 def _derivative_sidecars(replacements: dict[Path, Path]) -> dict[Path, dict]:
@@ -105,13 +112,16 @@ def write_release(config: Config) -> bool:
     ex, wf = config.execution, config.workflow
     bids_dir, output_dir, release_dir = ex.bids_dir, ex.output_dir, wf.release_dir
     anat = _anatomical_images(bids_dir, wf.suffixes)
-    unsafe = _unsafe_images(anat, output_dir)
+    unsafe = _unsafe_images(anat, output_dir, wf.require_rating)
     if unsafe:
         LOGGER.error(
-            "release not written: %d anatomical image(s) have no passed defaced version "
-            "(run every participant first, fix the failures): %s",
+            "release not written: %d anatomical image(s) have no passed or signed-off defaced version "
+            "(run every participant first, fix the failures, rate the images in the participant reports "
+            "and save the ratings into %s; --require-rating %s): %s",
             len(unsafe),
-            ", ".join(unsafe[:10]),
+            output_dir,
+            wf.require_rating,
+            "; ".join(unsafe[:10]),
         )
         return False
 

@@ -7,6 +7,7 @@ shown as text, never run.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import numbers
 from collections.abc import Iterable, Mapping
@@ -133,6 +134,8 @@ def metrics_fragment(record: Mapping) -> str:
         "metrics.html.j2",
         status=status_of(record),
         source_file=str(record.get("source_file", "unknown image")),
+        subject=str(record.get("subject") or ""),
+        form_id=hashlib.sha1(str(record.get("source_file", "")).encode()).hexdigest()[:12],
         reason=reason_of(record),
         checks=check_rows(record),
         faces=face_rows(record),

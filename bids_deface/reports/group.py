@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import __version__
+from ..ratings import RATING_FIELDS
 from .fragments import format_value, reason_of, render, status_of
 from .group_figures import plot_confidence, plot_impact, plot_status
 from .participant import external_resources, write_text
@@ -49,6 +50,7 @@ def _row(record: Mapping, output_dir: Path) -> dict:
         "status": status_of(record),
         "reason": reason_of(record),
         "report": _report_link(output_dir, subject),
+        **{key: str(record.get(key) or "") for key in RATING_FIELDS},
     }
 
 

@@ -161,5 +161,5 @@ def generate_participant_report(
     remote = external_resources(out.read_text(encoding="utf-8"))
     if remote:
         LOGGER.warning("%s: the report refers to network resources: %s", out, ", ".join(remote[:3]))
-    LOGGER.info("participant report: %s", out)
+    LOGGER.debug("participant report: %s", out)
     return out

@@ -62,7 +62,7 @@ def _gallery(originals: Mapping[str, Sequence[np.ndarray | None]]) -> tuple[list
             names.append(name)
             vecs.append(np.stack(good))
         else:
-            LOGGER.warning("re-identification: no face found on any original render of %s", name)
+            LOGGER.info("re-identification: no face found on any original render of %s", name)
     return names, vecs
 
 
