@@ -18,7 +18,7 @@ LOGGER = logging.getLogger(__name__)
 RATINGS = ("good", "redo", "exclude")
 #: ``--require-rating``: which images need a person's ``good`` before they are released.
 REQUIRE = ("review", "all")
-RATING_FIELDS = ("rating", "rating_note", "rated_by", "rated_at")
+RATING_FIELDS = ("rating", "rating_note", "rated_by", "rated_at", "rating_file")
 
 
 def read_ratings(output_dir: str | Path) -> dict[str, dict]:

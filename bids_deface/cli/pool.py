@@ -14,6 +14,9 @@ for SIGKILL when their parent dies (``PR_SET_PDEATHSIG``). Without it, a ``kill 
 the main process leaves the forkserver and its workers behind: every worker holds the
 pipe that would tell the forkserver its client is gone, and waits on a task queue
 whose writing end it holds itself.
+
+Workers log as the main process does (:func:`_worker_logging`): their nipype chatter, warnings
+and the C-level output of ITK/ANTs go to the run's log file, not to the terminal.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ def _worker_initializer(cwd: str, logging_setup: dict) -> None:
     _worker_logging(**logging_setup)
 
 
-def _worker_logging(nipype_levels: dict, log_file: str | None, show_steps: bool = False) -> None:
+def _worker_logging(nipype_levels: dict, log_file: str | None) -> None:
     """A worker logs as the run does: node chatter and third-party output to the log file.
 
     A worker starts with nipype's own logging (its stdout handler at INFO: a "Setting-up /
@@ -84,7 +87,7 @@ def _worker_logging(nipype_levels: dict, log_file: str | None, show_steps: bool 
     terminal.setFormatter(_formatter())
     terminal.setLevel(logging.INFO if verbose else logging.WARNING)
     if not verbose:
-        terminal.addFilter(TerminalFilter(show_steps=show_steps))
+        terminal.addFilter(TerminalFilter(show_steps=False))  # the steps are counted in the main process
     root.addHandler(terminal)
 
 

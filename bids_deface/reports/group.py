@@ -83,9 +83,8 @@ def reid_sentence(reid: Mapping) -> str:
     p_value = float(binom.sf(hits - 1, n, chance)) if hits else 1.0
     text = (
         f"A face recogniser (dlib) described {n} defaced render(s) and matched each against the original "
-        f"renders of the {reid.get('n_participants', '?')} participant(s) whose original face it found: {hits} ({top1:.0%}) "
-        "were matched first "
-        f"to their own participant, where guessing would match {chance:.0%}."
+        f"renders of the {reid.get('n_participants', '?')} participant(s) whose original face it found: "
+        f"{hits} ({top1:.0%}) were matched first to their own participant, where guessing would match {chance:.0%}."
     )
     if p_value < 0.05:
         shown = "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
