@@ -65,7 +65,7 @@ def write_dataset_description(output_dir: Path, bids_dir: Path) -> Path:
     bidsignore = output_dir / ".bidsignore"
     if not bidsignore.exists():
         with atomic_path(bidsignore) as tmp:
-            tmp.write_text(f"logs/\nfigures/\n*_metrics.json\n*.html\ngroup_*\nCITATION.md\n{STAGING}/\n")
+            tmp.write_text(f"logs/\nfigures/\n*_metrics.json\n*.html\ngroup_*\nCITATION.md\n{STAGING}/\n.locks/\n")
     return path
 
 

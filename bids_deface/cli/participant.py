@@ -13,8 +13,9 @@ from ..derivatives import image_outputs, metrics_path, write_dataset_description
 from ..layout import AnatImage, SessionPlan, collect_sessions, index_dataset, split_unavailable
 from ..methods.record import error_record, tally
 from ..naming import STAGING
-from . import EXIT_FAILED, EXIT_INTERNAL, gate_code, worst
+from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_USAGE, gate_code, worst
 from .crashes import Crash, read_crashes
+from .locks import ParticipantBusy, participant_locks
 from .progress import Progress, count_nodes
 
 LOGGER = logging.getLogger("bids_deface")
@@ -56,8 +57,18 @@ def plan_participant_level(config: Config) -> tuple:
 
 
 def run_participant_level(config: Config, planned: tuple | None = None) -> int:
-    ex, wf_opts = config.execution, config.workflow
+    """Run the planned participants, each held by its write lock (:mod:`bids_deface.cli.locks`)."""
     layout, plans = planned or plan_participant_level(config)
+    try:
+        with participant_locks(config.execution.output_dir, {plan.subject for plan in plans}):
+            return _run_participants(config, layout, plans)
+    except ParticipantBusy as err:
+        LOGGER.error("%s", err)
+        return EXIT_USAGE
+
+
+def _run_participants(config: Config, layout, plans: list[SessionPlan]) -> int:
+    ex, wf_opts = config.execution, config.workflow
     write_dataset_description(ex.output_dir, ex.bids_dir)
     config.to_file(ex.log_dir / f"config_{ex.run_uuid}.json")
     subjects = sorted({plan.subject for plan in plans})
