@@ -30,8 +30,9 @@ demo: install
 test-tools:
 	bash .ci/test-tools.sh $(NPM_PREFIX)
 
+# Screenshots of the participant and group reports (headless Chromium) are kept in test-artifacts/.
 test: install test-tools
-	$(PY) -m pytest -n 2 --dist loadgroup --durations=15 tests
+	BIDS_DEFACE_SCREENSHOTS=$(CURDIR)/test-artifacts/screenshots $(PY) -m pytest -n 2 --dist loadgroup --durations=15 tests
 
 # The quick subset: unit tests on phantoms and the packaged template (no real heads, no
 # SLURM, browser or validator runs, nothing marked slow); about 7 minutes on 2 cores.
@@ -51,4 +52,4 @@ docs: install
 	@echo "Documentation in docs/_build/html/index.html"
 
 clean:
-	rm -rf $(DEMO) work build dist .pytest_cache
+	rm -rf $(DEMO) work build dist .pytest_cache test-artifacts
