@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 
 LOGGER = logging.getLogger(__name__)
@@ -85,3 +86,21 @@ def not_signed_off(records: Iterable[Mapping], require: str) -> list[tuple[str, 
                 (source, "not rated 'good' by a person" + (" (status review)" if status == "review" else ""))
             )
     return blocked
+
+
+def rated_before(rated_at: str, defaced: Path) -> bool:
+    """Whether a rating was made before ``defaced`` was last written (a re-run defaced it again).
+
+    A rating without a readable time counts as made before: it cannot vouch for this output.
+    """
+    try:
+        when = datetime.fromisoformat(rated_at.replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    try:
+        written = datetime.fromtimestamp(defaced.stat().st_mtime, tz=timezone.utc)
+    except OSError:
+        return False  # no defaced image: the release refuses it for that reason
+    return when < written

@@ -12,6 +12,8 @@ import json
 import os
 import shutil
 import subprocess
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import nibabel as nib
@@ -235,7 +237,8 @@ def test_release_of_gzip_with_name_loses_it(tmp_path):
 
 
 def test_release_gate_waits_for_a_person_to_rate_every_image_good(hostile, tmp_path):
-    """--require-rating all: refused while an image is unrated or excluded, written once all are good."""
+    """--require-rating all: refused while an image is unrated or excluded, written once all are
+    good, and refused again once the images were defaced after the rating."""
     out = tmp_path / "out"
     shutil.copytree(hostile["out"], out)
     images = [r["source_file"] for r in map(json.loads, map(Path.read_text, out.rglob("*_desc-deface_metrics.json")))]
@@ -251,7 +254,7 @@ def test_release_gate_waits_for_a_person_to_rate_every_image_good(hostile, tmp_p
                 {
                     "subject": "01",
                     "reviewer": "Ann",
-                    "rated_at": "2026-12-04T10:00:00Z",
+                    "rated_at": datetime.now(timezone.utc).isoformat(),
                     "ratings": entries,
                 }
             )
@@ -263,3 +266,6 @@ def test_release_gate_waits_for_a_person_to_rate_every_image_good(hostile, tmp_p
     rate("good")
     assert release("good") == 0
     assert (tmp_path / "good" / "dataset_description.json").is_file()
+    for defaced in out.rglob("*_desc-defaced_*.nii.gz"):  # defaced again after the rating
+        os.utime(defaced, (time.time() + 60, time.time() + 60))
+    assert release("stale") == 1 and not (tmp_path / "stale").exists()

@@ -64,3 +64,17 @@ def test_group_outputs_carry_who_rated_what_and_when(tiny_bids, tmp_path):
     row = dict(zip(header, next(line for line in table[1:] if line.startswith(source)).split("\t")))
     assert (row["rating"], row["rated_by"], row["rated_at"]) == ("good", "Ann Reviewer", "2026-12-04T09:30:00Z")
     assert "<strong>good</strong> by Ann Reviewer, 2026-12-04T09:30:00Z: checked" in (out / "group.html").read_text()
+
+
+def test_a_rating_older_than_the_defaced_image_vouches_for_nothing(tmp_path):
+    import os
+
+    from bids_deface.ratings import rated_before
+
+    defaced = tmp_path / "sub-01_desc-defaced_T1w.nii.gz"
+    defaced.write_bytes(b"x")
+    os.utime(defaced, (1_800_000_000, 1_800_000_000))  # 2027-01-15
+    assert rated_before("2026-12-04T10:00:00Z", defaced)
+    assert not rated_before("2027-02-01T10:00:00.000Z", defaced)
+    assert rated_before("not a time", defaced)
+    assert not rated_before("2026-12-04T10:00:00Z", tmp_path / "absent.nii.gz")

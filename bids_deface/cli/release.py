@@ -9,7 +9,7 @@ from pathlib import Path
 from .. import __version__
 from ..config import Config
 from ..derivatives import read_records, write_json
-from ..ratings import not_signed_off, read_ratings, with_ratings
+from ..ratings import not_signed_off, rated_before, read_ratings, with_ratings
 
 LOGGER = logging.getLogger("bids_deface")
 
@@ -39,6 +39,9 @@ def _unsafe_images(anat: list[str], output_dir: Path, require_rating: str) -> li
     """The images the release may not hold, each with why: no defaced derivative on disk, a
     status other than pass (or review signed off by a person), or a rating that holds it back."""
     records = {r["source_file"]: r for r in with_ratings(read_records(output_dir), read_ratings(output_dir))}
+    for rel, record in records.items():
+        if record.get("rating") and rated_before(record["rated_at"], _defaced_path(output_dir, rel)):
+            record.update(rating="", rated_by="")  # a rating of an earlier defacing signs off nothing
     blocked = dict(not_signed_off(records.values(), require_rating))
     unsafe = []
     for rel in anat:
