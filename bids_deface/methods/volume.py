@@ -132,19 +132,22 @@ def to_plausible_size(
     *,
     resolution_mm: float,
     scale_range: tuple[float, float],
-) -> tuple[nib.Nifti1Image, np.ndarray, float]:
+) -> tuple[nib.Nifti1Image, nib.Nifti1Image, np.ndarray, float]:
     """``image`` with its world frame scaled to ``reference``'s head size when that is implausible.
 
     A head whose :func:`head_size_ratio` is outside ``scale_range`` (a wrong voxel size in
     the header) is given a world frame scaled about its grid centre by the inverse ratio (the
     data untouched), so the registration sees a head of the usual size at the usual resolution.
-    Returns the image, the 4x4 RAS matrix image world -> its scaled world (identity when
-    nothing was scaled) and the ratio.
+    Returns the image, its ``resolution_mm`` copy (:func:`downsample`, made once: the
+    measurement and the registration share it), the 4x4 RAS matrix image world -> its scaled
+    world (identity when nothing was scaled) and the ratio.
     """
-    ratio = head_size_ratio(downsample(image, resolution_mm), reference)
+    small = downsample(image, resolution_mm)
+    ratio = head_size_ratio(small, reference)
     if scale_range[0] <= ratio <= scale_range[1]:
-        return image, np.eye(4), ratio
+        return image, small, np.eye(4), ratio
     centre = nib.affines.apply_affine(image.affine, (np.asarray(image.shape[:3]) - 1) / 2.0)
     scaling = np.diag([1 / ratio, 1 / ratio, 1 / ratio, 1.0])
     scaling[:3, 3] = centre - centre / ratio
-    return nib.Nifti1Image(np.asanyarray(image.dataobj), scaling @ image.affine), scaling, ratio
+    scaled = nib.Nifti1Image(np.asanyarray(image.dataobj), scaling @ image.affine)
+    return scaled, downsample(scaled, resolution_mm), scaling, ratio

@@ -175,17 +175,16 @@ def register_to_template(
     # a permutation/flip only (no interpolation): every axis order gives the same inputs
     image = nib.as_closest_canonical(image)
     moving_small = downsample(template, resolution_mm)
-    scaled, to_head_size, size_ratio = to_plausible_size(
+    scaled, scaled_small, to_head_size, size_ratio = to_plausible_size(
         image, moving_small, resolution_mm=resolution_mm, scale_range=criteria.scale_range
     )
     search = {
-        "resolution_mm": resolution_mm,
         "search_resolution_mm": search_resolution_mm,
         "search_degrees": search_degrees,
         "search_step_degrees": search_step_degrees,
         "seed": seed,
     }
-    registration = _register_template(scaled, to_head_size, template, moving_small, **search)
+    registration = _register_template(scaled, scaled_small, to_head_size, template, moving_small, **search)
     registration = replace(registration, head_size_ratio=size_ratio)
     LOGGER.debug("registration of %s: %s", source, registration.as_metrics())
     try:
@@ -195,17 +194,18 @@ def register_to_template(
             raise
     # the head's extent was misjudged (an odd field of view): the registration as for any head
     LOGGER.info("%s: the registration from the head's extent failed; retrying at the header's size", source)
-    registration = _register_template(image, np.eye(4), template, moving_small, **search)
+    image_small = downsample(image, resolution_mm)
+    registration = _register_template(image, image_small, np.eye(4), template, moving_small, **search)
     return _check(replace(registration, head_size_ratio=size_ratio), criteria, source)
 
 
 def _register_template(
     image: nib.Nifti1Image,
+    fixed_small: nib.Nifti1Image,
     image_to_registered: np.ndarray,
     template: nib.Nifti1Image,
     moving_small: nib.Nifti1Image,
     *,
-    resolution_mm: float,
     search_resolution_mm: float,
     search_degrees: float,
     search_step_degrees: float,
@@ -213,10 +213,10 @@ def _register_template(
 ) -> Registration:
     """The search and the rigid, then affine, stages of :func:`register_to_template`, unchecked.
 
-    ``image`` is in the world frame the registration runs in; ``image_to_registered`` maps the
-    original image's world to it, and is folded into the returned transform.
+    ``image`` is in the world frame the registration runs in, ``fixed_small`` its registration
+    copy; ``image_to_registered`` maps the original image's world to it, and is folded into
+    the returned transform.
     """
-    fixed_small = downsample(image, resolution_mm)
     fixed = nifti_to_ants(fixed_small)
     moving = nifti_to_ants(moving_small)
     fixed_search = nifti_to_ants(downsample(image, search_resolution_mm))
@@ -338,10 +338,10 @@ def register_from_moments(
     registered in a world frame brought to that size (:func:`to_plausible_size`).
     """
     moving_small = downsample(moving, resolution_mm)
-    image, to_head_size, _ = to_plausible_size(
+    _, fixed_small, to_head_size, _ = to_plausible_size(
         nib.as_closest_canonical(image), moving_small, resolution_mm=resolution_mm, scale_range=scale_range
     )
-    fixed = nifti_to_ants(downsample(image, resolution_mm))
+    fixed = nifti_to_ants(fixed_small)
     moving_ants = nifti_to_ants(moving_small)
     with tempfile.TemporaryDirectory(prefix="bids_deface_moments_") as tmp:
         similarity = _ants_linear(fixed, moving_ants, "Similarity", None, seed, Path(tmp) / "similarity_")
