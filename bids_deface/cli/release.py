@@ -38,10 +38,13 @@ def _anatomical_images(bids_dir: Path, suffixes) -> list[str]:
 def _unsafe_images(anat: list[str], output_dir: Path, require_rating: str) -> list[str]:
     """The images the release may not hold, each with why: no defaced derivative on disk, a
     status other than pass (or review signed off by a person), or a rating that holds it back."""
-    records = {r["source_file"]: r for r in with_ratings(read_records(output_dir), read_ratings(output_dir))}
-    for rel, record in records.items():
-        if record.get("rating") and rated_before(record["rated_at"], _defaced_path(output_dir, rel)):
-            record.update(rating="", rated_by="")  # a rating of an earlier defacing signs off nothing
+    # a rating of an earlier defacing signs off nothing
+    ratings = {
+        rel: rated
+        for rel, rated in read_ratings(output_dir).items()
+        if not rated_before(rated["rated_at"], _defaced_path(output_dir, rel))
+    }
+    records = {r["source_file"]: r for r in with_ratings(read_records(output_dir), ratings)}
     blocked = dict(not_signed_off(records.values(), require_rating))
     unsafe = []
     for rel in anat:
