@@ -1,0 +1,168 @@
+"""Is there a face on an image that was defaced elsewhere? The face check of an audit (no original).
+
+The participant level judges a defaced image against its original. An audit has only the
+image that would be published (defaced earlier, by this app or another tool), so both of
+its face signals compare the head with the template registered to it:
+
+* **features** (:func:`feature_surface`): the template's skin at each facial feature
+  (eyes, nose, mouth; chin, cheeks and ears are reported), carried onto the image: the
+  fraction of it that has head within :data:`SURFACE_TOLERANCE_MM`. A defaced face leaves
+  no head there; the Theyers et al. (2021) rule of :func:`.features.face_check` decides,
+  with the same thresholds;
+* **detectors** (:func:`audit_face`): the renders of the participant level (the image's own
+  axes, the same views, size and detectors); a face found counts when at least two of
+  its features sit on surface that lies where a face's skin would be, i.e. no more than
+  :data:`.depth.FACE_DEPTH_MM` behind the template's skin (:mod:`.depth`), rather than on
+  a cut surface deeper inside the head, where detectors also fire on the orbits and the
+  nasal cavity.
+
+Both use the registration, so the audit checks the registration independently as the
+participant level does (a second atlas by a second route; see
+:mod:`bids_deface.methods.deface.brain_check`): when the two disagree the image is
+``review``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage
+
+from .check import FOUND, QA_VIEWS, yaw_token  # noqa: F401 - yaw_token names the renders
+from .depth import depth_map, face_depth_skin, mask_surface
+from .faces import DETECTORS, detect_faces, max_confidence
+from .features import SHELL_MM, _label_names, classify_features, face_check
+from .render import _render, head_mask, surface_volume, view_axes, view_frame
+from .skin import faces_left
+
+#: A feature's template skin counts as present when the image has head within this distance
+#: (mm): registration error and the shape of one face (a shorter nose) move the skin by a
+#: few mm; a defaced face leaves none within 10 mm (benchmarks/README.md, "audit").
+SURFACE_TOLERANCE_MM = 4.0
+
+
+@dataclass
+class FaceAudit:
+    """Renders (view -> uint8 picture) and a flat metrics record."""
+
+    renders: dict[str, np.ndarray]
+    metrics: dict
+
+
+def template_skin(head_mask_tpl: np.ndarray, features: np.ndarray, zooms) -> np.ndarray:
+    """The feature labels of a template restricted to its skin: within :data:`.features.SHELL_MM` of its surface."""
+    zooms = np.asarray(zooms[:3], dtype=float)
+    depth = np.maximum(np.round(SHELL_MM / zooms).astype(int), 1)
+    grid = np.ogrid[tuple(slice(-r, r + 1) for r in depth)]
+    ball = sum((g / r) ** 2 for g, r in zip(grid, depth)) <= 1.0
+    shell = head_mask_tpl & ~ndimage.binary_erosion(head_mask_tpl, structure=ball)
+    return np.where(shell, np.rint(features), 0).astype(np.uint8)
+
+
+def feature_surface(
+    head: np.ndarray, skin_labels: np.ndarray, zooms, labels: dict, tolerance_mm: float = SURFACE_TOLERANCE_MM
+) -> dict[str, float]:
+    """Fraction of each feature's template skin (``skin_labels``, on the image grid) with head within ``tolerance_mm``.
+
+    NaN for a feature whose template skin is outside the field of view.
+    """
+    distance = ndimage.distance_transform_edt(~head, sampling=np.asarray(zooms[:3], dtype=float))
+    out = {}
+    for name, value in _label_names(labels).items():
+        skin = skin_labels == value
+        n = int(skin.sum())
+        out[name] = float((distance[skin] <= tolerance_mm).mean()) if n else float("nan")
+    return out
+
+
+def _feature_metrics(fractions: dict[str, float]) -> dict:
+    classes = classify_features(fractions)
+    out: dict = {}
+    for name, fraction in fractions.items():
+        out[f"feature_{name}_remaining"] = None if np.isnan(fraction) else round(float(fraction), 4)
+        out[f"feature_{name}"] = classes.get(name, "absent")
+    passed, reason = face_check(fractions)
+    out["check_face"] = bool(passed)
+    out["face_check_summary"] = reason
+    if not passed:
+        out["check_face_reason"] = f"face: the template's facial features still have skin: {reason}"
+    return out
+
+
+def _detector_metrics(left: list[tuple], n_found: int) -> dict:
+    views = sorted({view for view, _, _ in left})
+    out: dict = {"face_left_on_skin_views": views, "check_face_skin": not left}
+    if left:
+        best = {}
+        for view, det, feats in left:  # the most confident detection of each view
+            if view not in best or det.confidence > best[view][0].confidence:
+                best[view] = (det, feats)
+        found = "; ".join(
+            f"{det.detector} {det.confidence:.2f} on {view} ({', '.join(f)})" for view, (det, f) in best.items()
+        )
+        out["face_skin_summary"] = f"a face where the template's skin is, in {len(views)} view(s)"
+        out["check_face_skin_reason"] = f"face: a detector found a face where a face's skin would be: {found}"
+    elif n_found:
+        out["face_skin_summary"] = f"{n_found} detection(s), none with two features where a face's skin would be"
+    else:
+        out["face_skin_summary"] = "no face detected on the renders"
+    return out
+
+
+def audit_face(
+    img: nib.Nifti1Image,
+    template_head: np.ndarray,
+    skin_labels: np.ndarray,
+    labels: dict,
+    *,
+    views: dict[str, float] = QA_VIEWS,
+    size: int = 512,
+    detectors: tuple[str, ...] = DETECTORS,
+) -> FaceAudit:
+    """Render, detect and check one image without its original (see the module docstring).
+
+    Parameters
+    ----------
+    img
+        The image as it would be published.
+    template_head, skin_labels
+        The template's head mask and its feature skin labels (:func:`template_skin`),
+        carried onto ``img``'s grid by the template registration.
+    labels
+        ``{value: name}`` of the feature labels.
+    """
+    start = time.monotonic()
+    zooms = np.sqrt((img.affine[:3, :3] ** 2).sum(axis=0))
+    head = head_mask(img)
+    surface = surface_volume(img, head)
+    template = mask_surface(template_head, img.affine)
+    renders: dict[str, np.ndarray] = {}
+    metrics: dict = {}
+    left, n_found, seen = [], 0, 0
+    for view, yaw in views.items():
+        centre, fov = view_frame(surface.points, *view_axes(yaw, 0.0, None))
+        picture = _render(surface, img.affine, yaw, 0.0, None, size, centre, fov)
+        renders[view] = picture
+        dets = detect_faces(picture, detectors)
+        metrics[f"face_confidence_{view}"] = round(max_confidence(dets), 3)
+        found = [d for d in dets if d.confidence >= FOUND]
+        n_found += len(found)
+        seen += bool(found)
+        on_skin = []
+        if found:
+            skin = face_depth_skin(
+                depth_map(surface, img.affine, yaw, centre, fov, size),
+                depth_map(template, img.affine, yaw, centre, fov, size),
+            )
+            on_skin = faces_left(found, skin)
+        left.extend((view, det, feats) for det, feats in on_skin)
+        metrics[f"face_on_skin_{view}"] = round(max((det.confidence for det, _ in on_skin), default=0.0), 3)
+    metrics["face_detected_views"] = seen
+    metrics["time_qa_render_detect_s"] = round(time.monotonic() - start, 2)
+    metrics.update(_detector_metrics(left, n_found))
+    metrics.update(_feature_metrics(feature_surface(head, skin_labels, zooms, labels)))
+    metrics["time_qa_s"] = round(time.monotonic() - start, 2)
+    return FaceAudit(renders=renders, metrics=metrics)

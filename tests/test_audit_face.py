@@ -1,0 +1,88 @@
+"""The audit's face check without an original, on the pydeface template head (a real face) at 2 mm."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+from phantoms import template_head
+
+from bids_deface.data.templates import get_template
+from bids_deface.methods.deface.register import resample_to
+from bids_deface.methods.qa.audit import audit_face, feature_surface, template_skin
+from bids_deface.methods.qa.depth import depth_map, face_depth_skin, mask_surface
+from bids_deface.methods.qa.render import head_mask, view_axes, view_frame
+
+VIEWS = {"front": 0.0, "right45": 45.0}
+
+
+@pytest.fixture(scope="module")
+def head():
+    """The template at 2 mm, its head mask, its feature skin labels and the face mask on that grid."""
+    img = template_head(2.0)
+    template = get_template()
+    shape = img.shape[:3]
+
+    def carry(path):
+        src = nib.load(str(path))
+        return resample_to(np.asanyarray(src.dataobj), src.affine, shape, img.affine, np.eye(4), order=0)
+
+    mask = head_mask(img)
+    features = carry(template.features).astype(np.uint8)
+    return {
+        "img": img,
+        "mask": mask,
+        "skin": template_skin(mask, features, img.header.get_zooms()),
+        "face": carry(template.face_mask) > 0.5,
+        "labels": dict(template.features_labels),
+    }
+
+
+def _with_zeros(img, where):
+    data = np.asanyarray(img.dataobj).copy()
+    data[where] = 0
+    return nib.Nifti1Image(data, img.affine)
+
+
+def test_the_template_face_is_found_by_both_signals(head):
+    result = audit_face(head["img"], head["mask"], head["skin"], head["labels"], views=VIEWS)
+    assert result.metrics["check_face"] is False  # eyes, nose and mouth present
+    assert result.metrics["feature_eyes"] == "present" and result.metrics["feature_nose"] == "present"
+    assert result.metrics["check_face_skin"] is False  # a detector sees it where the template's skin is
+    assert set(result.renders) == set(VIEWS) and result.renders["front"].dtype == np.uint8
+
+
+def test_a_defaced_template_passes_both_signals(head):
+    defaced = _with_zeros(head["img"], head["face"])
+    result = audit_face(defaced, head["mask"], head["skin"], head["labels"], views=VIEWS)
+    assert result.metrics["check_face"] is True, result.metrics["face_check_summary"]
+    assert result.metrics["feature_eyes_remaining"] == 0.0
+    assert result.metrics["check_face_skin"] is True, result.metrics["face_skin_summary"]
+
+
+def test_a_box_over_the_lower_face_leaves_the_eyes_and_fails(head):
+    """Only the lower half of the face zeroed: the eyes are still there."""
+    rows = np.argwhere(head["face"])
+    superior = int(np.argmax(np.abs(head["img"].affine[2, :3])))
+    middle = np.median(rows[:, superior])
+    lower = head["face"] & (np.indices(head["face"].shape)[superior] < middle)
+    fractions = feature_surface(
+        head_mask(_with_zeros(head["img"], lower)), head["skin"], head["img"].header.get_zooms(), head["labels"]
+    )
+    assert fractions["eyes"] >= 0.5 and fractions["mouth"] < 0.1
+
+
+def test_a_surface_far_behind_the_template_skin_is_no_face():
+    head = np.array([[10.0, -5.0, np.nan], [np.nan, 10.0, 0.0]])
+    template = np.array([[12.0, 20.0, 5.0], [np.nan, np.nan, 30.0]])
+    assert face_depth_skin(head, template, max_behind_mm=15.0).tolist() == [[True, False, False], [False, True, False]]
+
+
+def test_a_depth_map_frames_like_the_render(head):
+    surface = mask_surface(head["mask"], head["img"].affine)
+    toward, right, up = view_axes(0.0)
+    centre, fov = view_frame(surface.points, toward, right, up)
+    depth = depth_map(surface, head["img"].affine, 0.0, centre, fov, 128)
+    assert depth.shape == (128, 128)
+    assert np.isnan(depth[0, 0]) and np.isfinite(depth[64, 64])  # air in the corner, the face in the middle
+    assert np.nanmax(depth) - np.nanmin(depth) > 60  # nose tip to the ears' depth
