@@ -67,6 +67,7 @@ class _GalleryInputSpec(BaseInterfaceInputSpec):
     renders = InputMultiObject(
         File(exists=True), value=[], usedefault=True, desc="render PNGs (original and defaced); may be empty"
     )
+    original_label = traits.Str("original", usedefault=True, desc="the title of the first row")
 
 
 class RenderGallery(SimpleInterface):
@@ -79,7 +80,9 @@ class RenderGallery(SimpleInterface):
         from ..reports.reportlets import plot_render_gallery
 
         out = Path(runtime.cwd) / "renders.png"
-        self._results["out_report"] = str(plot_render_gallery(list(self.inputs.renders or []), out))
+        self._results["out_report"] = str(
+            plot_render_gallery(list(self.inputs.renders or []), out, original_label=self.inputs.original_label)
+        )
         return runtime
 
 

@@ -231,6 +231,7 @@ def plot_render_gallery(
     out_file: str | os.PathLike,
     *,
     tile_inches: float = 2.2,
+    original_label: str = "original",
 ) -> Path:
     """Tile head renders into one PNG: originals on the top row, defaced below.
 
@@ -245,6 +246,8 @@ def plot_render_gallery(
         The PNG to write.
     tile_inches
         Size of one tile.
+    original_label
+        The title of the first row (an audit has no original: ``"as published"``).
     """
     plt = _matplotlib()
     out_file = Path(out_file)
@@ -257,7 +260,7 @@ def plot_render_gallery(
         fig.savefig(out_file, dpi=100)
         plt.close(fig)
         return out_file
-    rows = [("original", original), ("defaced", defaced)]
+    rows = [(original_label, original), ("defaced", defaced)]
     rows = [row for row in rows if row[1]]
     fig, axes = plt.subplots(
         len(rows), len(views), figsize=(tile_inches * len(views), tile_inches * len(rows) + 0.3), squeeze=False
