@@ -69,13 +69,13 @@ def write_dataset_description(output_dir: Path, bids_dir: Path) -> Path:
     return path
 
 
-def metrics_path(output_dir: Path, image) -> Path:
-    """Where an image's metrics record is written (the same names the sinks use)."""
+def metrics_path(output_dir: Path, image, desc: str = "deface") -> Path:
+    """Where an image's metrics record is written (the same names the sinks use; ``desc-audit`` for an audit)."""
     entities = {
         **image.entities,
         "subject": image.subject,
         "modality": image.suffix,
-        "desc": "deface",
+        "desc": desc,
         "suffix": "metrics",
         "extension": ".json",
         "datatype": "anat",

@@ -105,11 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
         epilog="Exit codes: 0 every image passed; 1 at least one image failed a check; "
         "2 usage or input-dataset error; 3 internal error; 4 nothing failed, but an image needs "
-        "a person's review.",
+        "a person's review; 5 (audit) an image or file could not be checked.",
     )
     parser.add_argument("bids_dir", type=Path, help="the root of the input BIDS dataset (never written to)")
     parser.add_argument("output_dir", type=Path, help="the output folder: a BIDS derivatives dataset")
-    parser.add_argument("analysis_level", choices=["participant", "group"], help="processing stage")
+    parser.add_argument(
+        "analysis_level",
+        choices=["participant", "group", "audit"],
+        help="processing stage; 'audit' only checks a dataset as it would be published (defaced earlier, "
+        "by this app or another tool): face checks and a metadata scan, for release CI",
+    )
     parser.add_argument("--version", action="version", version=f"bids-deface {__version__}")
 
     _add_selection(parser)
@@ -302,6 +307,8 @@ def _check_paths(parser: argparse.ArgumentParser, opts: argparse.Namespace) -> N
             f"{output_dir}: the output folder must be outside the input dataset {bids_dir} "
             "(bids_deface never writes into the input dataset)"
         )
+    if opts.release_dir is not None and opts.analysis_level == "audit":
+        parser.error("--release-dir: the audit level only checks a dataset; it writes no release copy")
     if opts.release_dir is not None:
         release = opts.release_dir.expanduser().absolute().resolve()
         if release in (resolved_in, resolved_out) or resolved_in in release.parents:

@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         if config.execution.analysis_level == "participant":
             from .participant import plan_participant_level as plan
             from .participant import run_participant_level as run
+        elif config.execution.analysis_level == "audit":
+            from .audit import plan_audit_level as plan
+            from .audit import run_audit_level as run
         else:
             from .group import plan_group_level as plan
             from .group import run_group_level as run

@@ -1,0 +1,176 @@
+"""The audit level: may this dataset be published? Face checks and a metadata scan, no defacing.
+
+``bids-deface DATA OUT audit`` takes any BIDS dataset (defaced earlier, by this app or
+another tool), writes only into OUT, and answers in the formats CI systems read
+(:mod:`bids_deface.reports.audit`). Images whose content, the app's version and the options
+are unchanged since the last audit into the same OUT are not checked again
+(:mod:`.audit_cache`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from pathlib import Path
+
+from ..config import Config
+from ..derivatives import metrics_path, write_dataset_description, write_json
+from ..layout import AnatImage, collect_sessions, index_dataset, split_unavailable
+from ..methods.record import error_record
+from . import EXIT_FAILED, EXIT_OK, EXIT_REVIEW, EXIT_UNCHECKED, worst
+from .audit_cache import AuditCache
+from .crashes import read_crashes
+from .graph import run_workflow
+from .locks import ParticipantBusy, participant_locks
+
+LOGGER = logging.getLogger("bids_deface")
+
+
+def plan_audit_level(config: Config) -> tuple[list[AnatImage], list[tuple[AnatImage, str]]]:
+    """The anatomical images to check, and those whose content cannot be read (DatasetError before any output)."""
+    ex = config.execution
+    layout = index_dataset(ex.bids_dir, database_path=ex.layout_db, validate=not ex.skip_bids_validation)
+    plans = collect_sessions(
+        layout,
+        participants=ex.participant_label,
+        sessions=ex.session_label,
+        suffixes=config.workflow.suffixes,
+        bids_filters=ex.bids_filters,
+    )
+    plans, unavailable = split_unavailable(plans)
+    return [image for plan in plans for image in plan.images], unavailable
+
+
+def run_audit_level(config: Config, planned: tuple | None = None) -> int:
+    """Check the planned images (the cached ones are not checked again), scan the metadata, write the answers."""
+    images, unavailable = planned or plan_audit_level(config)
+    subjects = {image.subject for image in images} | {image.subject for image, _ in unavailable}
+    try:
+        with participant_locks(config.execution.output_dir, subjects):
+            return _audit(config, images, unavailable)
+    except ParticipantBusy as err:
+        LOGGER.error("%s", err)
+        from . import EXIT_USAGE
+
+        return EXIT_USAGE
+
+
+def _audit(config: Config, images: list[AnatImage], unavailable) -> int:
+    ex, options = config.execution, config.workflow
+    write_dataset_description(ex.output_dir, ex.bids_dir)
+    config.to_file(ex.log_dir / f"config_{ex.run_uuid}.json")
+    cache = AuditCache(ex.output_dir, options)
+    keys = {image: cache.key(image.path) for image in images}
+    records: dict[AnatImage, dict] = {}
+    for image in images:
+        cached = cache.get(keys[image])
+        if cached is not None:
+            records[image] = cached
+            write_json(metrics_path(ex.output_dir, image, desc="audit"), cached)
+    todo = [image for image in images if image not in records]
+    _log_plan(images, todo)
+    crash_dir = ex.log_dir / ex.run_uuid
+    if todo:
+        from ..workflows.audit import init_audit_wf
+
+        workflow = init_audit_wf(images=todo, output_dir=ex.output_dir, work_dir=ex.work_dir, options=options)
+        stopped = run_workflow(config, workflow, crash_dir)
+        for image, record in _account(todo, ex.output_dir, crash_dir, stopped).items():
+            records[image] = record
+            if record.get("status") != "error":
+                cache.put(keys[image], record, _outputs(ex.output_dir, image))
+    for image, reason in unavailable:
+        records[image] = _error(ex.output_dir, image, reason, stage="input")
+    from ..methods.metadata.policy import ScrubPolicy
+    from ..methods.metadata.scan import scan_dataset
+    from ..reports.audit import write_audit_outputs
+
+    scans = scan_dataset(ex.bids_dir, ScrubPolicy.from_options(options), include=options.release_include)
+    ordered = [records[image] for image in sorted(records, key=lambda i: i.relpath)]
+    summary = write_audit_outputs(ex.output_dir, ordered, scans, config=config)
+    _log_verdict(summary, ex.output_dir)
+    return _exit_code(summary)
+
+
+def _log_verdict(summary: dict, output_dir: Path) -> None:
+    """One line per image or file that is not clean, then the verdict (the terminal's last word)."""
+    for image in summary["images_checked"]:
+        if image["status"] != "pass":
+            LOGGER.warning(
+                "%s: %s (%s)", image["source_file"], image["status"].upper(), image["reason"] or image["review_reason"]
+            )
+    for scan in summary["metadata"]:
+        if scan["status"] != "pass":
+            fields = ", ".join(dict.fromkeys(f["field"] for f in scan["findings"] if f["severity"] != "note"))
+            LOGGER.warning("%s: %s (%s)", scan["path"], scan["status"].upper(), fields)
+    counts = ", ".join(f"{n} {s}" for s, n in summary["images"].items() if n)
+    files = ", ".join(f"{n} {s}" for s, n in summary["files"].items() if n)
+    level = logging.INFO if summary["verdict"] == "pass" else logging.ERROR
+    LOGGER.log(
+        level,
+        "audit %s: images %s; metadata files %s. See %s",
+        summary["verdict"].upper(),
+        counts or "none",
+        files or "none",
+        output_dir / "audit_summary.md",
+    )
+
+
+def _log_plan(images: list[AnatImage], todo: list[AnatImage]) -> None:
+    total, checked = Counter(i.subject for i in images), Counter(i.subject for i in todo)
+    for subject in sorted(total):
+        cached = total[subject] - checked[subject]
+        LOGGER.info(
+            "sub-%s: %d image(s) to check%s",
+            subject,
+            checked[subject],
+            f", {cached} unchanged since the last audit (cached)" if cached else "",
+        )
+
+
+def _outputs(output_dir: Path, image: AnatImage) -> list[Path]:
+    return [metrics_path(output_dir, image, desc="audit")]
+
+
+def _error(output_dir: Path, image: AnatImage, reason: str, stage: str = "") -> dict:
+    record = error_record(image.relpath, reason, stage=stage)
+    record.update({"subject": image.subject, "session": image.session or "", "suffix": image.suffix, "mode": "audit"})
+    LOGGER.error("%s: %s", image.relpath, record["reason"])
+    try:
+        write_json(metrics_path(output_dir, image, desc="audit"), record)
+    except OSError as err:
+        LOGGER.error("%s: cannot write the error record (%s)", image.relpath, err)
+    return record
+
+
+def _account(images: list[AnatImage], output_dir: Path, crash_dir: Path, stopped: str | None) -> dict:
+    """Every checked image's record: the graph's, or an error naming the step that failed."""
+    crashes = read_crashes(crash_dir)
+    out = {}
+    for image in images:
+        crash = next((c for c in crashes if f"{image.key}_audit_wf" in c.node.split(".")), None)
+        if crash is not None:
+            out[image] = _error(output_dir, image, crash.message, stage=crash.node.rsplit(".", 1)[-1])
+            continue
+        path = metrics_path(output_dir, image, desc="audit")
+        try:
+            out[image] = json.loads(path.read_text())
+        except FileNotFoundError:
+            why = f"the workflow stopped before it ({stopped})" if stopped else "the run was interrupted"
+            out[image] = _error(output_dir, image, f"not checked ({why})")
+        except (OSError, json.JSONDecodeError) as err:
+            out[image] = _error(output_dir, image, f"{path}: unreadable record ({err})")
+    return out
+
+
+def _exit_code(summary: dict) -> int:
+    """0 clean, 1 a check failed, 4 a person must review, 5 something could not be checked."""
+    code = EXIT_OK
+    if summary["n_review"]:
+        code = worst(code, EXIT_REVIEW)
+    if summary["n_fail"]:
+        code = worst(code, EXIT_FAILED)
+    if summary["n_error"]:
+        code = worst(code, EXIT_UNCHECKED)
+    return code
