@@ -86,3 +86,18 @@ def test_a_depth_map_frames_like_the_render(head):
     assert depth.shape == (128, 128)
     assert np.isnan(depth[0, 0]) and np.isfinite(depth[64, 64])  # air in the corner, the face in the middle
     assert np.nanmax(depth) - np.nanmin(depth) > 60  # nose tip to the ears' depth
+
+
+def test_brain_removed_by_an_earlier_deface_is_counted_only_when_reached_from_the_air():
+    from bids_deface.methods.deface.brain_check import brain_removed_before
+
+    data = np.zeros((40, 40, 40), dtype=np.int16)
+    data[5:35, 5:35, 5:35] = 100  # the head, in zero air
+    core = np.zeros(data.shape, dtype=bool)
+    core[12:28, 12:28, 12:28] = True
+    data[18:20, 18:20, 18:20] = 0  # dark voxels inside the brain: not reached from the air
+    assert brain_removed_before(data, core) == 0
+    data[:, 30:, :15] = 0  # a deface that cut into the brain core from the front
+    assert brain_removed_before(data, core) == 0  # the cut stops short of the core
+    data[:, 26:, :15] = 0
+    assert brain_removed_before(data, core) == 2 * 16 * 3

@@ -52,6 +52,38 @@ def template_parts(name: str) -> tuple[nib.Nifti1Image, np.ndarray, np.ndarray, 
     return head, mask, skin, dict(template.features_labels)
 
 
+class _AuditBrainInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="the image as it would be published")
+    brain_core = File(exists=True, mandatory=True, desc="the independent brain core on the image's grid")
+
+
+class _AuditBrainOutputSpec(TraitedSpec):
+    metrics = traits.Dict()
+
+
+class AuditBrain(SimpleInterface):
+    """Was brain removed by an earlier deface? Zeroed voxels, reached from the air, inside the independent brain core."""
+
+    input_spec = _AuditBrainInputSpec
+    output_spec = _AuditBrainOutputSpec
+
+    def _run_interface(self, runtime):
+        from ..methods.deface.brain_check import BRAIN_MARGIN_MM, brain_removed_before
+        from ..methods.io import load_image
+
+        img = load_image(self.inputs.in_file)
+        core = np.asanyarray(nib.load(self.inputs.brain_core).dataobj) > 0
+        removed = brain_removed_before(np.asanyarray(img.dataobj), core)  # scaled: a removed voxel reads 0
+        metrics = {"brain_voxels_removed_independent": removed, "check_brain": removed == 0}
+        if removed:
+            metrics["check_brain_reason"] = (
+                f"brain: {removed} voxels inside the independent brain mask (shrunk by {BRAIN_MARGIN_MM:g} mm) "
+                "are zero and reached from the air: the earlier deface removed brain"
+            )
+        self._results["metrics"] = metrics
+        return runtime
+
+
 class AuditFace(SimpleInterface):
     """Render one image, detect faces, and check the template's facial features for skin (no original)."""
 

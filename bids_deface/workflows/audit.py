@@ -5,7 +5,7 @@ from __future__ import annotations
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
-from ..interfaces.audit import AuditFace
+from ..interfaces.audit import AuditBrain, AuditFace
 from ..interfaces.bids import DerivativesDataSink
 from ..interfaces.brain import IndependentBrain
 from ..interfaces.deface import RegisterTemplate
@@ -13,7 +13,7 @@ from ..interfaces.metrics import WriteMetrics
 from ..interfaces.reports import RenderGallery
 
 #: The inputs of the ``records`` merge node, in the order the record is assembled.
-AUDIT_RECORD_PARTS = ("registration", "brain", "face")
+AUDIT_RECORD_PARTS = ("registration", "brain", "brain_removed", "face")
 
 
 def init_audit_wf(*, images, output_dir, work_dir, options, name: str = "bids_deface_audit_wf"):
@@ -39,7 +39,7 @@ def init_audit_wf(*, images, output_dir, work_dir, options, name: str = "bids_de
 
 
 def init_audit_image_wf(*, image, output_dir: str, options, name: str | None = None):
-    """Register the template, check the registration by a second route, check the face; write the record.
+    """Register the template, check the registration by a second route, check the face and the brain; write the record.
 
     Outputs (through DerivativesDataSink): ``<entities>_mod-<suffix>_desc-audit_metrics.json``
     beside the image's place in the dataset, and the render gallery in ``figures/``.
@@ -61,6 +61,7 @@ def init_audit_image_wf(*, image, output_dir: str, options, name: str | None = N
         name="independent_brain",
         mem_gb=1.0,
     )
+    brain = pe.Node(AuditBrain(in_file=str(image.path)), name="audit_brain", mem_gb=1.0)
     face = pe.Node(AuditFace(in_file=str(image.path), template=options.template), name="audit_face", mem_gb=1.5)
     records = pe.Node(niu.Merge(len(AUDIT_RECORD_PARTS)), name="records", run_without_submitting=True)
     metrics = pe.Node(
@@ -100,7 +101,9 @@ def init_audit_image_wf(*, image, output_dir: str, options, name: str | None = N
         (register, face, [("image_to_template", "image_to_template")]),
         (register, records, [("metrics", "in1")]),
         (independent, records, [("metrics", "in2")]),
-        (face, records, [("metrics", "in3")]),
+        (independent, brain, [("brain_core", "brain_core")]),
+        (brain, records, [("metrics", "in3")]),
+        (face, records, [("metrics", "in4")]),
         (records, metrics, [("out", "records")]),
         (metrics, ds["metrics"], [("out_file", "in_file")]),
         (face, gallery, [("renders", "renders")]),

@@ -83,3 +83,28 @@ def disagreement_review(disagreement_mm: float, *, limit_mm: float = MAX_DISAGRE
         f"the defacing registration and an independent one (another atlas, another start) put the brain "
         f"{disagreement_mm:.1f} mm apart (limit {limit_mm:g} mm): the template may sit on the head wrongly"
     )
+
+
+def zeroed_from_outside(data: np.ndarray, fill: float = 0) -> np.ndarray:
+    """Voxels holding exactly ``fill`` and connected, through such voxels, to the edge of the grid.
+
+    That is the air of an image whose background is zero, and whatever a deface zeroed (its
+    removal reaches the air). Tissue inside the skull never holds exactly the fill value all
+    the way out to the air, so a voxel of a brain mask in this set was removed.
+    """
+    labels, _ = ndi.label(np.asarray(data) == fill)
+    edge = np.zeros(labels.shape, dtype=bool)
+    for axis in range(labels.ndim):
+        index = [slice(None)] * labels.ndim
+        for end in (0, -1):
+            index[axis] = end
+            edge[tuple(index)] = True
+    outside = np.unique(labels[edge])
+    return np.isin(labels, outside[outside > 0])
+
+
+def brain_removed_before(data: np.ndarray, core: np.ndarray) -> int:
+    """Voxels of an independent brain core that an earlier deface removed (:func:`zeroed_from_outside`)."""
+    if data.ndim == 4:
+        data = data[..., 0]
+    return int((zeroed_from_outside(data) & np.asarray(core, dtype=bool)).sum())
