@@ -80,6 +80,16 @@ def heads_run(shared_data, tmp_path_factory):
     }
 
 
+@pytest.fixture(scope="session")
+def heads_release(heads_run, tmp_path_factory):
+    """The release copy of :func:`heads_run` (group level with ``--release-dir``), shared by its tests."""
+    from bids_deface.cli.run import main
+
+    release = tmp_path_factory.mktemp("heads_release") / "release"
+    code = main([str(heads_run["bids"]), str(heads_run["out"]), "group", "--release-dir", str(release)])
+    return {"release": release, "code": code}
+
+
 @pytest.fixture
 def tiny_bids(tmp_path):
     """A BIDS dataset with one empty participant folder: enough for the parser's checks."""

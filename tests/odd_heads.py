@@ -3,6 +3,8 @@
 * :func:`wrong_voxel_size`: the head on a grid half as fine, stored with a header that still
   says the original voxel size (a conformed 128^3-style volume whose header says 1 mm): the
   head looks half its physical size.
+* :func:`lower_face_removed`: only the lower half of what a full deface removes is zeroed (the
+  eyes stay): a crude deface an audit must fail.
 * :func:`face_already_removed`: the head cut quickshear-style, by the plane tangent to the
   anterior-inferior side of its brain mask (shifted out by a margin): nothing of the face is
   left, the brain is whole.
@@ -50,3 +52,20 @@ def face_already_removed(img: nib.Nifti1Image, brain: np.ndarray, margin_mm: flo
             best = cut
     data.reshape(-1)[best] = 0
     return nib.Nifti1Image(data, img.affine, img.header.copy())
+
+
+def lower_face_removed(img: nib.Nifti1Image, deface_mask: nib.Nifti1Image) -> nib.Nifti1Image:
+    """A cruder deface: only the lower half (inferior) of the region a full deface removes is zeroed.
+
+    ``deface_mask`` is the participant level's mask of the same image (removed = 0): the
+    eyes and the brow stay, the mouth and the chin go, as a box over the lower face would do.
+    """
+    data = np.asanyarray(img.dataobj).copy()
+    removed = np.asanyarray(deface_mask.dataobj) == 0
+    ijk = np.argwhere(removed)
+    superior = nib.affines.apply_affine(img.affine, ijk)[:, 2]
+    lower = ijk[superior < np.median(superior)]
+    data[tuple(lower.T)] = 0
+    out = nib.Nifti1Image(data, img.affine, img.header)
+    out.set_data_dtype(img.get_data_dtype())
+    return out

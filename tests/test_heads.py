@@ -82,12 +82,9 @@ def test_input_untouched(heads_run):
     assert heads_run["before"] == heads_run["after"]
 
 
-def test_release_copy_is_defaced_scrubbed_and_clean(heads_run, tmp_path):
-    from bids_deface.cli.run import main
-
-    release = tmp_path / "release"
-    code = main([str(heads_run["bids"]), str(heads_run["out"]), "group", "--release-dir", str(release)])
-    assert code == 0
+def test_release_copy_is_defaced_scrubbed_and_clean(heads_run, heads_release):
+    release = heads_release["release"]
+    assert heads_release["code"] == 0
     summary = json.loads((heads_run["out"] / "release_summary.json").read_text())
     assert summary["images_replaced"] == 5 and summary["leftovers"] == []
     assert summary["identifying_values_checked"] > 5
