@@ -88,6 +88,18 @@ def metrics_path(output_dir: Path, image, desc: str = "deface") -> Path:
     return output_dir / relative
 
 
+def audit_gallery_path(output_dir: Path, image) -> Path:
+    """Where the audit writes an image's render gallery (the name its sink gives it)."""
+    entities = {**image.entities, "subject": image.subject, "datatype": "figures", "modality": image.suffix}
+    entities.update({"desc": "audit", "suffix": image.suffix, "extension": ".png"})
+    if image.session:
+        entities["session"] = image.session
+    relative = build_path(entities, path_patterns=PATH_PATTERNS, strict=False)
+    if relative is None:
+        raise ValueError(f"cannot name the render gallery of {image.relpath}")
+    return output_dir / relative
+
+
 def image_outputs(output_dir: Path, image) -> list[Path]:
     """The files the sinks write for a processed image besides its record: the defaced image, its
     sidecar and the deface mask (the same names the sinks use)."""

@@ -5,7 +5,9 @@ Shares the participant run and its release copy with tests/test_heads.py (same x
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import xml.etree.ElementTree as ET
 
@@ -90,23 +92,36 @@ def test_the_release_copy_of_the_participant_level_passes(heads_release, tmp_pat
 
 
 def test_a_cruder_deface_fails_on_the_face_and_only_a_new_participant_is_checked_again(heads_run, tmp_path):
-    """The lower half of the face zeroed (eyes left); then a second participant is added."""
+    """The lower half of the face zeroed (eyes left); then a second participant is added, stored as git-annex does."""
     bids = tmp_path / "crude"
     bids.mkdir()
     shutil.copy(heads_run["bids"] / "dataset_description.json", bids)
 
-    def add(subject, source):
+    def add(source, annexed=False):
         target = bids / source
         target.parent.mkdir(parents=True)
         mask = heads_run["out"] / source.replace("_T1w.nii.gz", "_mod-T1w_desc-deface_mask.nii.gz")
-        nib.save(lower_face_removed(nib.load(heads_run["bids"] / source), nib.load(mask)), target)
+        crude = lower_face_removed(nib.load(heads_run["bids"] / source), nib.load(mask))
+        if not annexed:
+            nib.save(crude, target)
+            return
+        # as git-annex stores it: the content read-only under .git/annex/objects, a symlink in its place
+        staged = tmp_path / "staged.nii.gz"
+        nib.save(crude, staged)
+        digest = hashlib.sha256(staged.read_bytes()).hexdigest()
+        key = f"SHA256E-s{staged.stat().st_size}--{digest}.nii.gz"
+        content = bids / ".git" / "annex" / "objects" / "Xx" / "Yy" / key / key
+        content.parent.mkdir(parents=True)
+        shutil.move(staged, content)
+        content.chmod(0o444)
+        target.symlink_to(os.path.relpath(content, target.parent))
 
-    add("pet", "sub-pet/anat/sub-pet_T1w.nii.gz")
+    add("sub-pet/anat/sub-pet_T1w.nii.gz")
     first = _audit(bids, tmp_path / "out", tmp_path / "work", "--skip-bids-validation")
     pet = _images(first)["sub-pet/anat/sub-pet_T1w.nii.gz"]
     assert first["code"] == 1 and pet["status"] == "fail"
     assert "eyes present" in pet["face_check_summary"], pet
-    add("colin", "sub-colin/anat/sub-colin_T1w.nii.gz")
+    add("sub-colin/anat/sub-colin_T1w.nii.gz", annexed=True)
     second = _audit(bids, tmp_path / "out", tmp_path / "work", "--skip-bids-validation")
     assert any("sub-pet: 0 image(s) to check, 1 unchanged" in line for line in second["lines"]), second["lines"]
     assert any("sub-colin: 1 image(s) to check" == line.split(" (")[0] for line in second["lines"])

@@ -118,20 +118,23 @@ def test_the_summary_and_the_exit_code_follow_the_worst_answer(hostile_bids):
 def test_the_cache_follows_content_version_and_options(tmp_path):
     image = tmp_path / "a.nii.gz"
     image.write_bytes(b"one")
-    record_file = tmp_path / "record.json"
-    record_file.write_text("{}")
-    options = WorkflowConfig()
-    cache = AuditCache(tmp_path / "out", options)
+    out = tmp_path / "out"
+    gallery = out / "sub-01" / "figures" / "sub-01_mod-T1w_desc-audit_T1w.png"
+    gallery.parent.mkdir(parents=True)
+    gallery.write_bytes(b"png")
+    cache = AuditCache(out, WorkflowConfig())
     key = cache.key(image)
-    cache.put(key, {"status": "pass"}, [record_file])
+    cache.put(key, {"status": "pass"}, [gallery])
     assert cache.get(key) == {"status": "pass"}
-    assert AuditCache(tmp_path / "out", WorkflowConfig(seed=7)).key(image) != key  # another option
+    gallery.unlink()  # a fresh output folder (CI keeps only .cache): the outputs come back from the cache
+    assert cache.get(key) == {"status": "pass"} and gallery.read_bytes() == b"png"
+    assert AuditCache(out, WorkflowConfig(seed=7)).key(image) != key  # another option
     image.write_bytes(b"two")
     assert cache.key(image) != key  # another content
     cache.put("k2", {"status": "error"}, [])
     assert cache.get("k2") is None  # errors are checked again
-    record_file.unlink()
-    assert cache.get(key) is None  # its outputs are gone
+    (out / ".cache" / "audit" / key / "sub-01" / "figures" / gallery.name).unlink()
+    assert cache.get(key) is None  # an incomplete entry is checked again
 
 
 def test_an_annexed_file_is_keyed_without_reading_it(tmp_path):

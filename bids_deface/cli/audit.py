@@ -15,10 +15,10 @@ from collections import Counter
 from pathlib import Path
 
 from ..config import Config
-from ..derivatives import metrics_path, write_dataset_description, write_json
+from ..derivatives import audit_gallery_path, metrics_path, write_dataset_description, write_json
 from ..layout import AnatImage, collect_sessions, index_dataset, split_unavailable
 from ..methods.record import error_record
-from . import EXIT_FAILED, EXIT_OK, EXIT_REVIEW, EXIT_UNCHECKED, worst
+from . import EXIT_FAILED, EXIT_OK, EXIT_REVIEW, EXIT_UNCHECKED, EXIT_USAGE, worst
 from .audit_cache import AuditCache
 from .crashes import read_crashes
 from .graph import run_workflow
@@ -51,8 +51,6 @@ def run_audit_level(config: Config, planned: tuple | None = None) -> int:
             return _audit(config, images, unavailable)
     except ParticipantBusy as err:
         LOGGER.error("%s", err)
-        from . import EXIT_USAGE
-
         return EXIT_USAGE
 
 
@@ -87,8 +85,10 @@ def _audit(config: Config, images: list[AnatImage], unavailable) -> int:
     from ..reports.audit import write_audit_outputs
 
     scans = scan_dataset(ex.bids_dir, ScrubPolicy.from_options(options), include=options.release_include)
-    ordered = [records[image] for image in sorted(records, key=lambda i: i.relpath)]
-    summary = write_audit_outputs(ex.output_dir, ordered, scans, config=config)
+    ordered = sorted(records, key=lambda i: i.relpath)
+    galleries = {image.relpath: audit_gallery_path(ex.output_dir, image) for image in ordered}
+    figures = {rel: p.relative_to(ex.output_dir).as_posix() for rel, p in galleries.items() if p.is_file()}
+    summary = write_audit_outputs(ex.output_dir, [records[i] for i in ordered], scans, config=config, figures=figures)
     _log_verdict(summary, ex.output_dir)
     return _exit_code(summary)
 
@@ -130,7 +130,7 @@ def _log_plan(images: list[AnatImage], todo: list[AnatImage]) -> None:
 
 
 def _outputs(output_dir: Path, image: AnatImage) -> list[Path]:
-    return [metrics_path(output_dir, image, desc="audit")]
+    return [metrics_path(output_dir, image, desc="audit"), audit_gallery_path(output_dir, image)]
 
 
 def _error(output_dir: Path, image: AnatImage, reason: str, stage: str = "") -> dict:

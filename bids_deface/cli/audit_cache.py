@@ -1,10 +1,11 @@
-"""The audit's cache: an image's record is reused while its content, the app's version and the options are unchanged.
+"""The audit's cache: an image's answer is reused while its content, the app's version and the options are unchanged.
 
-A record is filed under a key made of the image's content hash (for a git-annex file, the
+An entry is filed under a key made of the image's content hash (for a git-annex file, the
 SHA-256 its annex key already holds: nothing is read), the app's version and the options
-that change a face check's result. The cache lives in the output folder
-(``<output>/.cache/audit``): keep that folder between CI runs and a re-run checks only the
-images that changed.
+that change a face check's result. It holds the image's record and a copy of its outputs
+(the record and the render gallery), so a fresh output folder is filled from it. The cache
+lives in the output folder (``<output>/.cache/audit``): keep that folder between CI runs
+and a re-run checks only the images that changed.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import json
 import logging
 import os
 import re
+import shutil
 from pathlib import Path
 
 from .. import __version__
 from ..derivatives import write_json
+from ..methods.io import atomic_path
 
 LOGGER = logging.getLogger("bids_deface")
 
@@ -47,18 +50,24 @@ def options_key(options) -> str:
     return json.dumps({"version": __version__, **wanted}, sort_keys=True, default=str)
 
 
+def _copy(src: Path, dst: Path) -> None:
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+
+
 class AuditCache:
-    """Records by (content, version, options); each entry names the record and outputs it stands for."""
+    """Answers by (content, version, options): the record, and copies of the outputs it stands for."""
 
     def __init__(self, output_dir: Path, options):
-        self.root = Path(output_dir) / CACHE_DIR
+        self.output_dir = Path(output_dir)
+        self.root = self.output_dir / CACHE_DIR
         self.options = options_key(options)
 
     def key(self, path: Path) -> str:
         return hashlib.sha256(f"{content_hash(path)}\0{self.options}".encode()).hexdigest()
 
     def get(self, key: str) -> dict | None:
-        """The cached record, or None (absent, unreadable, or its outputs are gone)."""
+        """The cached record, its outputs put back where missing; None when absent or incomplete."""
         entry = self.root / f"{key}.json"
         try:
             cached = json.loads(entry.read_text())
@@ -67,15 +76,24 @@ class AuditCache:
         except (OSError, json.JSONDecodeError) as err:
             LOGGER.warning("%s: unreadable cache entry, checking again (%s)", entry, err)
             return None
-        if not all(Path(p).is_file() for p in cached.get("outputs", [])):
+        copies = {rel: self.root / key / rel for rel in cached.get("outputs", [])}
+        if not all(copy.is_file() for copy in copies.values()):
             return None
+        for rel, copy in copies.items():
+            if not (self.output_dir / rel).is_file():
+                _copy(copy, self.output_dir / rel)
         return cached.get("record")
 
     def put(self, key: str, record: dict, outputs: list[Path]) -> None:
-        """File a record (never an error: an image that could not be checked is checked again)."""
+        """File a record and copies of its outputs (never an error's: that image is checked again)."""
         if record.get("status") == "error":
             return
         try:
-            write_json(self.root / f"{key}.json", {"record": record, "outputs": [str(p) for p in outputs]})
+            rels = []
+            for path in (p for p in outputs if p.is_file()):
+                rel = path.relative_to(self.output_dir).as_posix()
+                _copy(path, self.root / key / rel)
+                rels.append(rel)
+            write_json(self.root / f"{key}.json", {"record": record, "outputs": rels})
         except OSError as err:  # the audit stands without its cache
             LOGGER.warning("cannot write the audit cache (%s)", err)

@@ -44,13 +44,30 @@ def summarise(records: list[dict], scans: list[FileScan]) -> dict:
     }
 
 
+_ENTRY_KEYS = (
+    "source_file",
+    "subject",
+    "session",
+    "suffix",
+    "status",
+    "reason",
+    "review_reason",
+    "face_check_summary",
+    "face_skin_summary",
+)
+
+
 def _image_entry(record: dict) -> dict:
-    keys = ("source_file", "subject", "session", "suffix", "status", "reason", "review_reason", "face_check_summary")
-    return {key: record.get(key, "") for key in keys} | {"face_skin_summary": record.get("face_skin_summary", "")}
+    return {key: record.get(key, "") for key in _ENTRY_KEYS}
 
 
-def write_audit_outputs(output_dir: Path, records: list[dict], scans: list[FileScan], *, config) -> dict:
-    """Write every answer of the audit (module docstring); return the summary."""
+def write_audit_outputs(
+    output_dir: Path, records: list[dict], scans: list[FileScan], *, config, figures: dict[str, str] | None = None
+) -> dict:
+    """Write every answer of the audit (module docstring); return the summary.
+
+    ``figures``: source file -> its render gallery, relative to the output folder.
+    """
     output_dir = Path(output_dir)
     summary = summarise(records, scans)
     summary.update(
@@ -66,7 +83,7 @@ def write_audit_outputs(output_dir: Path, records: list[dict], scans: list[FileS
     write_json(output_dir / "audit_summary.json", summary)
     write_text(output_dir / "audit_junit.xml", junit_xml(records, scans))
     write_text(output_dir / "audit_summary.md", markdown_summary(summary))
-    _write_html(output_dir, summary, records)
+    _write_html(output_dir, summary, records, figures or {})
     return summary
 
 
@@ -154,21 +171,11 @@ def markdown_summary(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _figure(output_dir: Path, record: dict) -> str | None:
-    """The render gallery of a record, relative to the output folder, if it was written."""
-    subject = record.get("subject", "")
-    stem = Path(record["source_file"]).name.split(".")[0]
-    entities = stem.rsplit("_", 1)[0]
-    name = f"{entities}_mod-{record.get('suffix', '')}_desc-audit_{record.get('suffix', '')}.png"
-    path = output_dir / f"sub-{subject}" / "figures" / name
-    return path.relative_to(output_dir).as_posix() if path.is_file() else None
-
-
-def _write_html(output_dir: Path, summary: dict, records: list[dict]) -> None:
+def _write_html(output_dir: Path, summary: dict, records: list[dict], figures: dict[str, str]) -> None:
     env = environment()
     subjects = sorted({r.get("subject", "") for r in records})
     for subject in subjects:
-        mine = [{**r, "figure": _figure(output_dir, r)} for r in records if r.get("subject", "") == subject]
+        mine = [{**r, "figure": figures.get(r["source_file"])} for r in records if r.get("subject", "") == subject]
         html = env.get_template("audit_participant.html.j2").render(subject=subject, records=mine, summary=summary)
         write_text(output_dir / f"sub-{subject}_audit.html", html)
     html = env.get_template("audit.html.j2").render(summary=summary, subjects=subjects, headline=_HEADLINES)

@@ -31,7 +31,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from .check import FOUND, QA_VIEWS, yaw_token  # noqa: F401 - yaw_token names the renders
+from .check import FOUND, QA_VIEWS
 from .depth import depth_map, face_depth_skin, mask_surface
 from .faces import DETECTORS, detect_faces, max_confidence
 from .features import SHELL_MM, _label_names, classify_features, face_check
