@@ -37,3 +37,17 @@ def test_annexed_content_not_present_is_reported_not_crashed_on(tiny_bids, tmp_p
     assert suites[0].find("testcase").find("error") is not None
     assert any("sub-01_T1w.nii.gz" in text and "content not present" in text for _, text in lines)
     assert hash_tree(tiny_bids) == before
+
+
+def test_with_participant_labels_only_their_files_and_the_top_level_are_scanned(tiny_bids, tmp_path):
+    from types import SimpleNamespace
+
+    from bids_deface.cli.audit import _scanned
+
+    for label in ("01", "02"):
+        anat = tiny_bids / f"sub-{label}" / "anat"
+        anat.mkdir(parents=True, exist_ok=True)
+        (anat / f"sub-{label}_T1w.json").write_text("{}")
+    chosen = _scanned(SimpleNamespace(participant_label=["02"], bids_dir=tiny_bids))
+    assert chosen == ["dataset_description.json", "sub-02/anat/sub-02_T1w.json"]
+    assert _scanned(SimpleNamespace(participant_label=[], bids_dir=tiny_bids)) is None

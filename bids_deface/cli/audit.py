@@ -84,13 +84,25 @@ def _audit(config: Config, images: list[AnatImage], unavailable) -> int:
     from ..methods.metadata.scan import scan_dataset
     from ..reports.audit import write_audit_outputs
 
-    scans = scan_dataset(ex.bids_dir, ScrubPolicy.from_options(options), include=options.release_include)
+    scans = scan_dataset(
+        ex.bids_dir, ScrubPolicy.from_options(options), include=options.release_include, files=_scanned(ex)
+    )
     ordered = sorted(records, key=lambda i: i.relpath)
     galleries = {image.relpath: audit_gallery_path(ex.output_dir, image) for image in ordered}
     figures = {rel: p.relative_to(ex.output_dir).as_posix() for rel, p in galleries.items() if p.is_file()}
     summary = write_audit_outputs(ex.output_dir, [records[i] for i in ordered], scans, config=config, figures=figures)
     _log_verdict(summary, ex.output_dir)
     return _exit_code(summary)
+
+
+def _scanned(ex) -> list[str] | None:
+    """The files the metadata scan reads: all, or with ``--participant-label`` the top level and those participants'."""
+    if not ex.participant_label:
+        return None
+    from ..methods.metadata.catalog import dataset_files
+
+    chosen = {f"sub-{label}" for label in ex.participant_label}
+    return [rel for rel in dataset_files(ex.bids_dir) if not rel.startswith("sub-") or rel.split("/", 1)[0] in chosen]
 
 
 def _log_verdict(summary: dict, output_dir: Path) -> None:
