@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from guarantees import outcome
 from phantoms import template_head
 
 from bids_deface.cli.locks import ParticipantBusy, participant_locks
@@ -68,6 +69,7 @@ def test_a_second_run_on_a_busy_participant_exits_2_before_any_work(tmp_path, ca
     assert code == 2
     assert any("sub-01: another bids-deface run is writing this participant" in r.getMessage() for r in caplog.records)
     assert not list(out.glob("sub-01/**/*.nii.gz"))  # nothing written for it
+    outcome("two-participant-runs", f"exit {code} before any work, naming the participant; nothing written for it")
 
 
 def test_a_second_group_run_into_one_output_folder_exits_2(tmp_path, caplog):
@@ -91,8 +93,6 @@ def test_a_second_group_run_into_one_output_folder_exits_2(tmp_path, caplog):
 
 def test_a_second_release_into_one_folder_is_refused(tmp_path):
     """Two releases into one folder would remove each other's ``.partial`` copy: the second is refused."""
-    from guarantees import outcome
-
     from bids_deface.methods.metadata.release import ReleaseBusy, make_release, release_lock
 
     bids = tmp_path / "bids"
