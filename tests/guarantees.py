@@ -107,6 +107,14 @@ CASES: dict[str, dict] = {
         "found and processed: exit 0, status pass",
         "test_faults.py::test_participant_added_since_the_last_run_is_found_and_processed",
     ),
+    "release-annex-missing": _case(
+        "input",
+        "the release of a dataset whose func image is a git-annex symlink without content (``make_release`` as "
+        "the command line calls it)",
+        "listed as missing, naming the file and `datalad get`; the release is not clean and not published "
+        "(left in ``<release>.partial``)",
+        "test_hostile_release.py::test_missing_annexed_content_is_reported",
+    ),
     "input-read-only": _case(
         "input",
         "the input dataset mounted read-only, its good head a git-annex symlink to read-only content",
@@ -203,7 +211,8 @@ CASES.update(
             "adversary",
             "HTML/JS in kept sidecar values, the dataset's ``Name``, a participants value and a ratings file "
             "(reviewer, note); ``../`` in them and in a scans.tsv file name",
-            "0 unescaped payload(s) in any report; 0 file(s) written outside the output and release folders",
+            "0 unescaped payload(s) in any report (note, reviewer shown escaped); 0 file(s) written outside the "
+            "output and release folders",
             "test_adversary.py::test_html_and_paths_are_escaped_and_stay_inside",
         ),
     }

@@ -76,7 +76,13 @@ def _release_note(wf) -> str:
 
 
 def _log_release_problems(summary, release_dir: Path) -> None:
-    """One error for missing files, one for removed values found again."""
+    """One error for missing files, one for removed values found again, and where the copy is."""
+    if not summary.clean and not summary.published:
+        LOGGER.error(
+            "release not published: the copy stays in %s for inspection, and %s was not changed",
+            release_dir.with_name(release_dir.name + ".partial"),
+            release_dir,
+        )
     if summary.missing:
         LOGGER.error(
             "release %s is incomplete: %d file(s) without content (see release_summary.json): %s",
@@ -171,4 +177,5 @@ def _make_release(config: Config, replacements: dict):
             "Version": __version__,
             "Description": "defaced, metadata-scrubbed release",
         },
+        publish_unclean=False,  # the release folder only ever holds a clean release
     )

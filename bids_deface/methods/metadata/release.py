@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from . import catalog
@@ -84,6 +84,7 @@ class ReleaseSummary:
     leftovers: tuple[Leftover, ...] = ()
     findings: tuple[dict, ...] = ()  #: e-mail addresses and telephone numbers in released text
     values_checked: int = 0
+    published: bool = True  #: False: left in ``<release_dir>.partial`` (not clean, ``publish_unclean=False``)
 
     @property
     def clean(self) -> bool:
@@ -110,6 +111,7 @@ class ReleaseSummary:
             ],
             "findings": list(self.findings),
             "note": NAMES_NOTE,
+            "published": self.published,
         }
 
 
@@ -222,6 +224,7 @@ def make_release(
     policy: ScrubPolicy | None = None,
     include=(),
     generated_by: dict | None = None,
+    publish_unclean: bool = True,
 ) -> ReleaseSummary:
     """Write a defaced, scrubbed copy of ``bids_dir`` into ``release_dir`` and search it.
 
@@ -245,6 +248,10 @@ def make_release(
         The scrubbing policy for every sidecar, header, table and text (default level).
     include
         Patterns of files kept out by default (``code/**``) to copy as they are.
+    publish_unclean
+        False: a release that is not :attr:`~ReleaseSummary.clean` (a removed value found again,
+        a file's content missing) is not renamed into place; it stays in
+        ``<release_dir>.partial`` for inspection and an earlier release is left as it was.
     generated_by
         The ``GeneratedBy`` entry added to ``dataset_description.json`` (the caller
         gives the version); defaults to the name only.
@@ -266,7 +273,10 @@ def make_release(
         try:
             writer = ReleaseWriter(bids_dir, partial, policy or ScrubPolicy())
             summary = _build_release(writer, release_dir, replaced, overrides, include, note, generated_by)
-            _publish(partial, summary)
+            if summary.clean or publish_unclean:
+                _publish(partial, summary)
+            else:
+                summary = replace(summary, published=False)
         except OSError:  # e.g. no space left: no partial release stays behind to be taken for one
             shutil.rmtree(partial, ignore_errors=True)
             raise
