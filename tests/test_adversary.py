@@ -48,6 +48,8 @@ MORE = {
     "ZEBEDEE": "anat DICOM-style header extension (code 2), a patient name element",
     "NESTED-LIST-4471": "a value nested in a list of objects in a sidecar",
 }
+#: spellings searched for that were never planted (what a careless copy would write)
+ALTERNATE = {"19560312", "04.03.2019"}
 KEPT = {"authorsdottir": "dataset_description Authors (kept on purpose, listed)"}
 
 
@@ -168,8 +170,9 @@ def _values():
 
 def test_the_search_finds_every_planted_value_in_the_input(adversary):
     """The search itself works: each value is found in the input dataset, where it was planted."""
-    found = {hit.rsplit("(", 1)[1].rstrip(")") for hit in search(adversary["bids"], {**_values(), **KEPT})}
-    assert found == {repr(v) for v in {**_values(), **KEPT}}, sorted({repr(v) for v in _values()} - found)
+    planted = {k: v for k, v in {**_values(), **KEPT}.items() if k not in ALTERNATE}
+    found = {hit.rsplit("(", 1)[1].rstrip(")") for hit in search(adversary["bids"], planted)}
+    assert found == {repr(v) for v in planted}, sorted({repr(v) for v in planted} - found)
 
 
 def test_no_planted_value_in_the_release(adversary):
@@ -192,8 +195,9 @@ def test_no_planted_value_in_the_output_folder(adversary):
 
 
 def test_html_and_paths_are_escaped_and_stay_inside(adversary):
-    raw = []
-    pages = 0
+    from markupsafe import escape
+
+    raw, reached, pages = [], set(), 0
     for folder in (adversary["out"], adversary["release"]):
         for path in sorted(folder.rglob("*")):
             if path.suffix not in (".html", ".svg", ".htm") or not path.is_file():
@@ -202,7 +206,9 @@ def test_html_and_paths_are_escaped_and_stay_inside(adversary):
             text = path.read_text(encoding="utf-8")
             raw += [f"{path.name}: {p!r}" for p in XSS.values() if re.search(r"[<>]", p) and p in text]
             raw += [f"{path.name}: <script> with a planted alert" for _ in re.findall(r"<script>alert\('XSS", text)]
+            reached |= {key for key, p in XSS.items() if re.search(r"[<>]", p) and str(escape(p)) in text}
     assert pages >= 3
-    observed = f"{len(raw)} unescaped payload(s) in {'' if raw else 'any '}report; "
+    observed = f"{len(raw)} unescaped payload(s) in {'' if raw else 'any '}report "
+    observed += f"({', '.join(sorted(reached)) or 'none'} shown escaped); "
     observed += f"{len(adversary['outside'])} file(s) written outside the output and release folders"
     outcome("adversary-escape", observed)
