@@ -25,12 +25,15 @@ AREAS = {
     "disk": "Full disks",
     "concurrency": "Two runs at once",
     "input": "Inputs: files, links and paths",
-    "bad": "Bad images (one participant run over all of them)",
+    "bad": "Bad and unusual images (one participant run over the bad ones)",
     "adversary": "A dataset built to leak",
 }
 
 
 def load_cases() -> tuple[dict, Path]:
+    tests = str(DOCS.parent / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)  # guarantees.py imports its neighbour bad_inputs.py
     spec = importlib.util.spec_from_file_location("guarantees", DOCS.parent / "tests" / "guarantees.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
