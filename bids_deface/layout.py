@@ -164,12 +164,18 @@ def _selected_subjects(layout, participants: list[str] | None, sessions: list[st
     return subjects
 
 
-def _subject_images(layout, subject: str, suffixes, sessions: list[str] | None, bids_filters: dict) -> list[AnatImage]:
-    """The participant's anatomical images of every suffix, in the selected sessions."""
-    images = []
+def _anat_images(
+    layout, subjects: list[str], suffixes, sessions: list[str] | None, bids_filters: dict
+) -> dict[str, list[AnatImage]]:
+    """Each selected participant's anatomical images of every suffix, in the selected sessions.
+
+    One pybids query per suffix for all participants (one per participant and suffix took
+    about 14 ms each: half a minute to plan 200 participants).
+    """
+    images: dict[str, list[AnatImage]] = {subject: [] for subject in subjects}
     for suffix in suffixes:
         query = {
-            "subject": subject,
+            "subject": list(subjects),
             "datatype": "anat",
             "suffix": suffix,
             "extension": [".nii", ".nii.gz"],
@@ -179,7 +185,10 @@ def _subject_images(layout, subject: str, suffixes, sessions: list[str] | None, 
             query["session"] = sessions
         for bids_file in layout.get(**query):
             entities = bids_file.get_entities()
-            images.append(
+            subject = entities.get("subject")
+            if subject not in images:  # a filter naming another participant
+                continue
+            images[subject].append(
                 AnatImage(
                     path=Path(bids_file.path),
                     relpath=Path(bids_file.path).relative_to(layout.root).as_posix(),
@@ -224,8 +233,9 @@ def collect_sessions(
     """
     bids_filters = bids_filters or {}
     plans = []
-    for subject in _selected_subjects(layout, participants, sessions):
-        plans.extend(_session_plans(subject, _subject_images(layout, subject, suffixes, sessions, bids_filters)))
+    subjects = _selected_subjects(layout, participants, sessions)
+    for subject, images in _anat_images(layout, subjects, suffixes, sessions, bids_filters).items():
+        plans.extend(_session_plans(subject, images))
     if not plans:
         raise DatasetError(f"{layout.root}: no anatomical images ({', '.join(suffixes)}) for the selected participants")
     return plans

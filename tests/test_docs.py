@@ -55,7 +55,7 @@ def _page_text(path: Path) -> str:
 
 
 def test_every_page_is_built(built_docs):
-    for page in ("index", "installation", "usage", "outputs", "methods", "scrubbing", "hpc", "ci"):
+    for page in ("index", "installation", "usage", "outputs", "methods", "scrubbing", "hpc", "ci", "guarantees"):
         assert (built_docs / f"{page}.html").is_file(), f"{page}.html was not built"
 
 

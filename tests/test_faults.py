@@ -22,6 +22,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 from cli_run import run_logged, usage_error
+from guarantees import outcome
 from phantoms import template_head
 
 pytestmark = pytest.mark.xdist_group("faults")
@@ -108,6 +109,7 @@ def test_participant_added_since_the_last_run_is_found_and_processed(first, reru
     assert record["source_file"] == "sub-04/anat/sub-04_T1w.nii.gz"
     assert (first["out"] / "sub-04" / "anat" / "sub-04_desc-defaced_T1w.nii.gz").is_file()
     assert any("the dataset changed since it was indexed" in line for _, line in rerun["log"])
+    outcome("participant-added", f"found and processed: exit {rerun['code']}, status {record['status']}")
 
 
 # -- processes killed for real: the run is a subprocess under a timeout, so a hang fails the test --
@@ -219,6 +221,11 @@ def test_killed_worker_image_is_an_error_and_the_other_participant_passes(killed
     assert "a worker process died (killed or out of memory)" in record["reason"]
     assert record["reason"].startswith("register_template: ")
     assert _record(killed_worker["out"], other)["status"] == "pass", killed_worker["log"][-3000:]
+    outcome(
+        "kill-worker",
+        f"exit {killed_worker['code']}; that image is an error naming the step and 'a worker process died'; "
+        "the other passes",
+    )
 
 
 def test_workers_die_with_the_main_process(tmp_path):
@@ -237,6 +244,7 @@ def test_workers_die_with_the_main_process(tmp_path):
     for pid in survivors:  # do not leave them behind for the next test
         os.kill(pid, signal.SIGKILL)
     assert not survivors, f"orphans after kill -9 of the run: {survivors}"
+    outcome("kill-main", "no worker process survives it")
 
 
 # -- usage errors: exit 2 before any work --
@@ -317,3 +325,23 @@ def test_disk_full_is_an_error_of_the_image_and_fails_the_run(disk_full):
     ]
     errors = [line for level, line in disk_full["log"] if level >= logging.ERROR and "sub-01_T1w.nii.gz" in line]
     assert any("No space left on device" in line or "output not written" in line for line in errors), errors
+    outcome(
+        "output-disk-full",
+        f"exit {disk_full['code']}; the image is an error (no space left, or output not written); no record says pass",
+    )
+
+
+def test_a_full_or_read_only_disk_in_a_step_is_an_error_of_the_image_not_a_bug(tmp_path):
+    """An OSError of the machine (no space, over quota, read-only) fails the image (exit 1); another
+    OSError in a step is still an internal error (exit 3)."""
+    from bids_deface.cli.crashes import read_crash
+
+    def crash(line):
+        path = tmp_path / "crash.txt"
+        path.write_text(f"Node: bids_deface_wf.sub_01_wf.ds_defaced\nTraceback (most recent call last):\n{line}\n")
+        return read_crash(path)
+
+    assert crash("OSError: [Errno 28] No space left on device").expected
+    assert crash("OSError: [Errno 30] Read-only file system: '/out/x'").expected
+    assert not crash("OSError: [Errno 2] No such file or directory: '/x'").expected
+    assert not crash("ValueError: [Errno 28] made up").expected

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nibabel as nib
 import pytest
+from guarantees import outcome
 from hostile import AUTHOR, NAME, OPERATOR, VISIT, copy_head, leaks, make_hostile_dataset
 
 from bids_deface.cli.run import main
@@ -222,7 +223,16 @@ def test_missing_annexed_content_is_reported(hostile_bids, tmp_path):
     bold.symlink_to(os.path.relpath(target, bold.parent))
     summary = make_release(hostile_bids, tmp_path / "release", {}, {}, note="test")
     assert len(summary.missing) == 1 and "datalad get" in summary.missing[0] and bold.name in summary.missing[0]
-    assert not summary.clean
+    assert not summary.clean and summary.published  # make_release's default publishes; the command line does not
+    shutil.rmtree(tmp_path / "release")
+    summary = make_release(hostile_bids, tmp_path / "release", {}, {}, note="test", publish_unclean=False)
+    published = (tmp_path / "release").exists()
+    assert summary.as_dict()["published"] is False and (tmp_path / "release.partial" / "README").is_file()
+    outcome(
+        "release-annex-missing",
+        f"listed as missing, naming the file and `datalad get`; the release is {'not ' if not summary.clean else ''}"
+        f"clean and {'published' if published else 'not published (left in ``<release>.partial``)'}",
+    )
 
 
 def test_release_of_gzip_with_name_loses_it(tmp_path):

@@ -44,6 +44,16 @@ def test_garbage_file_fails(tmp_path):
         load_image(path)
 
 
+def test_corrupt_gzip_stream_names_the_file(tmp_path):
+    """A valid gzip header then garbage: zlib fails while nibabel sniffs the header (it crashed a run as
+    an internal error, with no file named, before)."""
+    path = tmp_path / "sub-01_T1w.nii.gz"
+    path.write_bytes(gzip.compress(b"")[:10] + bytes(range(256)) * 64)
+    with pytest.raises(InputImageError, match="not a readable NIfTI image") as err:
+        load_image(path)
+    assert str(path) in str(err.value)
+
+
 @pytest.mark.parametrize(
     ("shape", "match"), [((30, 30), "3D or 4D"), ((30, 30, 30, 2, 2), "3D or 4D"), ((4, 30, 30), "too small")]
 )

@@ -9,6 +9,8 @@ from pathlib import Path
 _EXC_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Exit)): (?P<message>.*)$")
 #: Exception types that are expected failures of one image (exit 1), not bugs (exit 3).
 EXPECTED = ("InputImageError", "RegistrationError", "BidsDefaceError")
+#: An OSError of the machine's state, not of the code: no space left (28), over quota (122), read-only (30).
+_ENVIRONMENT = re.compile(r"^\[Errno (28|122|30)\] ")
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,8 @@ class Crash:
 
     @property
     def expected(self) -> bool:
-        return self.exception.rsplit(".", 1)[-1] in EXPECTED
+        name = self.exception.rsplit(".", 1)[-1]
+        return name in EXPECTED or (name in ("OSError", "IOError") and bool(_ENVIRONMENT.match(self.message)))
 
 
 def read_crash(path: Path) -> Crash:

@@ -11,7 +11,8 @@ from ..layout import DatasetError
 from ..methods.io import atomic_path
 from ..methods.record import tally
 from ..ratings import RATINGS, read_ratings, with_ratings
-from . import EXIT_FAILED, EXIT_INTERNAL, gate_code
+from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_USAGE, gate_code
+from .locks import ParticipantBusy, group_lock
 
 LOGGER = logging.getLogger("bids_deface")
 
@@ -105,6 +106,17 @@ def _summary(records: list[dict], counted: dict, fail_on) -> dict:
 
 
 def run_group_level(config: Config, records: list[dict] | None = None) -> int:
+    """The group level, holding the output folder's group lock: a second group run into the same
+    folder at the same time is refused (exit 2) instead of writing the same files at once."""
+    try:
+        with group_lock(config.execution.output_dir):
+            return _run_group_level(config, records)
+    except ParticipantBusy as err:
+        LOGGER.error("%s", err)
+        return EXIT_USAGE
+
+
+def _run_group_level(config: Config, records: list[dict] | None = None) -> int:
     out = config.execution.output_dir
     records = plan_group_level(config) if records is None else records
     records = with_ratings(records, read_ratings(out))

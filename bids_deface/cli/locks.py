@@ -20,17 +20,31 @@ LOCKS = ".locks"
 
 
 class ParticipantBusy(RuntimeError):
-    """Another run holds the lock of a participant."""
+    """Another run holds the lock of a participant (or of the group level)."""
 
 
 @contextmanager
 def participant_locks(output_dir: str | Path, subjects):
     """Hold the write lock of every participant in ``subjects`` for the duration of the block."""
+    with _locks(output_dir, [(f"sub-{subject}", f"sub-{subject}", "this participant") for subject in sorted(subjects)]):
+        yield
+
+
+@contextmanager
+def group_lock(output_dir: str | Path):
+    """Hold the write lock of the group level's outputs (``group_*``, ``release_summary.json``)."""
+    with _locks(output_dir, [("group", "group level", "the group level")]):
+        yield
+
+
+@contextmanager
+def _locks(output_dir: str | Path, wanted: list[tuple[str, str, str]]):
+    """``wanted``: (lock file stem, what to call it, what the other run writes) for each lock."""
     folder = Path(output_dir) / LOCKS
     folder.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        for subject in sorted(subjects):
-            path = folder / f"sub-{subject}.lock"
+        for stem, name, what in wanted:
+            path = folder / f"{stem}.lock"
             handle = stack.enter_context(open(path, "a+", encoding="utf-8"))  # noqa: SIM115 - held by the stack
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -38,7 +52,7 @@ def participant_locks(output_dir: str | Path, subjects):
                 handle.seek(0)
                 holder = handle.read().strip() or "another run"
                 raise ParticipantBusy(
-                    f"sub-{subject}: another bids-deface run is writing this participant into {output_dir} "
+                    f"{name}: another bids-deface run is writing {what} into {output_dir} "
                     f"({holder}; lock {path}): wait for it to end, or write to another output folder"
                 ) from None
             handle.seek(0)

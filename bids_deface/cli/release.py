@@ -76,7 +76,13 @@ def _release_note(wf) -> str:
 
 
 def _log_release_problems(summary, release_dir: Path) -> None:
-    """One error for missing files, one for removed values found again."""
+    """One error for missing files, one for removed values found again, and where the copy is."""
+    if not summary.clean and not summary.published:
+        LOGGER.error(
+            "release not published: the copy stays in %s for inspection, and %s was not changed",
+            release_dir.with_name(release_dir.name + ".partial"),
+            release_dir,
+        )
     if summary.missing:
         LOGGER.error(
             "release %s is incomplete: %d file(s) without content (see release_summary.json): %s",
@@ -112,8 +118,7 @@ def _log_release_written(summary, release_dir: Path) -> None:
 def write_release(config: Config) -> bool:
     """Write the release copy; False when an image is not safely defaced (nothing written)
     or when the written release holds a removed value or lacks a file."""
-    from ..methods.metadata.policy import ScrubPolicy
-    from ..methods.metadata.release import make_release
+    from ..methods.metadata.release import ReleaseBusy
 
     ex, wf = config.execution, config.workflow
     bids_dir, output_dir, release_dir = ex.bids_dir, ex.output_dir, wf.release_dir
@@ -132,9 +137,36 @@ def write_release(config: Config) -> bool:
         return False
 
     replacements = {Path(rel): _defaced_path(output_dir, rel) for rel in anat}
-    summary = make_release(
-        bids_dir,
-        release_dir,
+    try:
+        summary = _make_release(config, replacements)
+    except ReleaseBusy as err:
+        LOGGER.error("release not written: %s", err)
+        return False
+    except OSError as err:  # a full disk, a read-only target: nothing is published, the partial copy is removed
+        LOGGER.error(
+            "release not written to %s: %s: %s (the partial copy was removed; free space or choose another "
+            "--release-dir and run the group level again)",
+            release_dir,
+            err.filename or release_dir,
+            err.strerror or err,
+        )
+        return False
+    write_json(output_dir / "release_summary.json", summary.as_dict())
+    _log_release_problems(summary, release_dir)
+    if not summary.clean:
+        return False
+    _log_release_written(summary, release_dir)
+    return True
+
+
+def _make_release(config: Config, replacements: dict):
+    from ..methods.metadata.policy import ScrubPolicy
+    from ..methods.metadata.release import make_release
+
+    wf = config.workflow
+    return make_release(
+        config.execution.bids_dir,
+        wf.release_dir,
         replacements,
         _derivative_sidecars(replacements),
         note=_release_note(wf),
@@ -145,10 +177,5 @@ def write_release(config: Config) -> bool:
             "Version": __version__,
             "Description": "defaced, metadata-scrubbed release",
         },
+        publish_unclean=False,  # the release folder only ever holds a clean release
     )
-    write_json(output_dir / "release_summary.json", summary.as_dict())
-    _log_release_problems(summary, release_dir)
-    if not summary.clean:
-        return False
-    _log_release_written(summary, release_dir)
-    return True

@@ -54,7 +54,8 @@ def load_image(path: str | os.PathLike, *, read_data: bool = True) -> nib.Nifti1
         raise InputImageError(path, "file does not exist")
     try:
         img = nib.load(path)
-    except (nib.filebasedimages.ImageFileError, OSError, ValueError, EOFError) as err:
+    except (nib.filebasedimages.ImageFileError, OSError, ValueError, EOFError, zlib.error) as err:
+        # zlib.error: a gzip header followed by a corrupt stream, met while nibabel sniffs the header
         raise InputImageError(path, f"not a readable NIfTI image ({err})") from err
     if not isinstance(img, nib.Nifti1Image):  # Nifti2Image subclasses Nifti1Image
         raise InputImageError(path, f"not a NIfTI image ({type(img).__name__})")

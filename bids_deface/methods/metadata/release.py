@@ -11,12 +11,14 @@ never linked.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
 import tempfile
 from collections import Counter
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from . import catalog
@@ -34,6 +36,33 @@ NAMES_NOTE = (
     "a personal name that matches no removed value cannot be found by any rule: read README, CHANGES and "
     "the kept columns before publishing."
 )
+
+
+class ReleaseBusy(RuntimeError):
+    """Another process is writing a release into the same folder."""
+
+
+@contextmanager
+def release_lock(release_dir: Path):
+    """Hold an ``flock`` on the folder that holds ``release_dir`` (and its ``.partial``) for the block.
+
+    Two runs releasing into one folder at once would remove each other's partial release; the
+    second is refused instead. The lock is on the parent directory itself (no file is created),
+    and the kernel drops it when its process ends, ``kill -9`` included.
+    """
+    parent = release_dir.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ReleaseBusy(
+                f"{release_dir}: another bids-deface run is writing a release in {parent}; wait for it to end"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -55,6 +84,7 @@ class ReleaseSummary:
     leftovers: tuple[Leftover, ...] = ()
     findings: tuple[dict, ...] = ()  #: e-mail addresses and telephone numbers in released text
     values_checked: int = 0
+    published: bool = True  #: False: left in ``<release_dir>.partial`` (not clean, ``publish_unclean=False``)
 
     @property
     def clean(self) -> bool:
@@ -81,6 +111,7 @@ class ReleaseSummary:
             ],
             "findings": list(self.findings),
             "note": NAMES_NOTE,
+            "published": self.published,
         }
 
 
@@ -193,6 +224,7 @@ def make_release(
     policy: ScrubPolicy | None = None,
     include=(),
     generated_by: dict | None = None,
+    publish_unclean: bool = True,
 ) -> ReleaseSummary:
     """Write a defaced, scrubbed copy of ``bids_dir`` into ``release_dir`` and search it.
 
@@ -216,6 +248,10 @@ def make_release(
         The scrubbing policy for every sidecar, header, table and text (default level).
     include
         Patterns of files kept out by default (``code/**``) to copy as they are.
+    publish_unclean
+        False: a release that is not :attr:`~ReleaseSummary.clean` (a removed value found again,
+        a file's content missing) is not renamed into place; it stays in
+        ``<release_dir>.partial`` for inspection and an earlier release is left as it was.
     generated_by
         The ``GeneratedBy`` entry added to ``dataset_description.json`` (the caller
         gives the version); defaults to the name only.
@@ -223,16 +259,27 @@ def make_release(
     Notes
     -----
     The release is built in ``<release_dir>.partial``, searched there, and renamed at
-    the end; every file is written to a temporary name and renamed. Files are copied,
+    the end; every file is written to a temporary name and renamed. An ``OSError`` (a full
+    disk) removes the partial release before it propagates; a process killed meanwhile
+    leaves only ``<release_dir>.partial``, which the next release replaces. One release is
+    written into a folder at a time (:func:`release_lock`; :class:`ReleaseBusy` otherwise). Files are copied,
     never hard-linked: editing a release never edits the input.
     """
     bids_dir, release_dir = Path(bids_dir).resolve(), Path(release_dir).resolve()
-    replaced, overrides = _checked_inputs(bids_dir, release_dir, replacements, sidecars)
-    generated_by = generated_by or {"Name": "bids_deface", "Description": "defaced, metadata-scrubbed release"}
-    partial = _start_partial(release_dir, generated_by)
-    writer = ReleaseWriter(bids_dir, partial, policy or ScrubPolicy())
-    summary = _build_release(writer, release_dir, replaced, overrides, include, note, generated_by)
-    _publish(partial, summary)
+    with release_lock(release_dir):
+        replaced, overrides = _checked_inputs(bids_dir, release_dir, replacements, sidecars)
+        generated_by = generated_by or {"Name": "bids_deface", "Description": "defaced, metadata-scrubbed release"}
+        partial = _start_partial(release_dir, generated_by)
+        try:
+            writer = ReleaseWriter(bids_dir, partial, policy or ScrubPolicy())
+            summary = _build_release(writer, release_dir, replaced, overrides, include, note, generated_by)
+            if summary.clean or publish_unclean:
+                _publish(partial, summary)
+            else:
+                summary = replace(summary, published=False)
+        except OSError:  # e.g. no space left: no partial release stays behind to be taken for one
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
     return summary
 
 
@@ -317,4 +364,4 @@ def _move_into_place(partial: Path, release_dir: Path) -> None:
         os.replace(partial, release_dir)
 
 
-__all__ = ["MARKER", "ReleaseSummary", "make_release"]
+__all__ = ["MARKER", "ReleaseBusy", "ReleaseSummary", "make_release", "release_lock"]
