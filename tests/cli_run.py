@@ -34,3 +34,17 @@ def usage_error(argv: list[str], capsys) -> tuple[int, str]:
     with pytest.raises(SystemExit) as err:
         main(argv)
     return err.value.code, capsys.readouterr().err
+
+
+def run_audit(bids, out, work, *extra) -> dict:
+    """An audit level run: its exit code, its log lines and its ``audit_summary.json``."""
+    import json
+
+    code, lines = run_logged([str(bids), str(out), "audit", "-w", str(work), "--nprocs", "2", *extra])
+    summary = json.loads((out / "audit_summary.json").read_text())
+    return {"code": code, "lines": [text for _, text in lines], "summary": summary, "out": out}
+
+
+def audited_images(result: dict) -> dict[str, dict]:
+    """Source file -> the summary's entry of each image an audit checked."""
+    return {i["source_file"]: i for i in result["summary"]["images_checked"]}
