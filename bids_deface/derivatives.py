@@ -69,55 +69,54 @@ def write_dataset_description(output_dir: Path, bids_dir: Path) -> Path:
     return path
 
 
+def _named(output_dir: Path, image, what: str, **entities) -> Path:
+    """The path the sinks give an output of ``image`` with these entities."""
+    full = {**image.entities, "subject": image.subject, **entities}
+    if image.session:
+        full["session"] = image.session
+    relative = build_path(full, path_patterns=PATH_PATTERNS, strict=False)
+    if relative is None:
+        raise ValueError(f"cannot name the {what} of {image.relpath}")
+    return output_dir / relative
+
+
 def metrics_path(output_dir: Path, image, desc: str = "deface") -> Path:
     """Where an image's metrics record is written (the same names the sinks use; ``desc-audit`` for an audit)."""
-    entities = {
-        **image.entities,
-        "subject": image.subject,
-        "modality": image.suffix,
-        "desc": desc,
-        "suffix": "metrics",
-        "extension": ".json",
-        "datatype": "anat",
-    }
-    if image.session:
-        entities["session"] = image.session
-    relative = build_path(entities, path_patterns=PATH_PATTERNS, strict=False)
-    if relative is None:
-        raise ValueError(f"cannot name the metrics file of {image.relpath}")
-    return output_dir / relative
+    return _named(
+        output_dir,
+        image,
+        "metrics file",
+        modality=image.suffix,
+        desc=desc,
+        suffix="metrics",
+        extension=".json",
+        datatype="anat",
+    )
 
 
 def audit_gallery_path(output_dir: Path, image) -> Path:
     """Where the audit writes an image's render gallery (the name its sink gives it)."""
-    entities = {**image.entities, "subject": image.subject, "datatype": "figures", "modality": image.suffix}
-    entities.update({"desc": "audit", "suffix": image.suffix, "extension": ".png"})
-    if image.session:
-        entities["session"] = image.session
-    relative = build_path(entities, path_patterns=PATH_PATTERNS, strict=False)
-    if relative is None:
-        raise ValueError(f"cannot name the render gallery of {image.relpath}")
-    return output_dir / relative
+    return _named(
+        output_dir,
+        image,
+        "render gallery",
+        datatype="figures",
+        modality=image.suffix,
+        desc="audit",
+        suffix=image.suffix,
+        extension=".png",
+    )
 
 
 def image_outputs(output_dir: Path, image) -> list[Path]:
     """The files the sinks write for a processed image besides its record: the defaced image, its
     sidecar and the deface mask (the same names the sinks use)."""
-    base = {**image.entities, "subject": image.subject, "datatype": "anat"}
-    if image.session:
-        base["session"] = image.session
     wanted = [
         {"desc": "defaced", "suffix": image.suffix, "extension": ".nii.gz"},
         {"desc": "defaced", "suffix": image.suffix, "extension": ".json"},
         {"modality": image.suffix, "desc": "deface", "suffix": "mask", "extension": ".nii.gz"},
     ]
-    paths = []
-    for entities in wanted:
-        relative = build_path({**base, **entities}, path_patterns=PATH_PATTERNS, strict=False)
-        if relative is None:
-            raise ValueError(f"cannot name the outputs of {image.relpath}")
-        paths.append(output_dir / relative)
-    return paths
+    return [_named(output_dir, image, "outputs", datatype="anat", **entities) for entities in wanted]
 
 
 def read_records(output_dir: Path) -> list[dict]:

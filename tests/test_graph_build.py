@@ -54,3 +54,20 @@ def test_graph_builds(plans, method, deear, impact):
         assert any("freesurfer" in n for n in image_nodes) == (impact == "freesurfer" and key.endswith("T1w")), key
     deface = next(node for node in workflow._create_flat_graph().nodes() if node.fullname.endswith("T2w_wf.deface"))
     assert (deface.inputs.method, deface.inputs.deear) == (method, deear)
+
+
+def test_the_audit_graph_registers_every_image_on_its_own(plans):
+    from bids_deface.cli.progress import count_nodes
+    from bids_deface.workflows.audit import init_audit_wf
+
+    root, sessions = plans
+    images = [image for plan in sessions for image in plan.images]
+    workflow = init_audit_wf(images=images, output_dir=root / "out", work_dir=root / "work", options=WorkflowConfig())
+    names = _names(workflow)
+    for image in images:
+        prefix = f"bids_deface_audit_wf.sub_{image.subject}_wf.{image.key}_audit_wf."
+        for node in ("register_template", "independent_brain", "audit_brain", "audit_face", "metrics", "ds_metrics"):
+            assert prefix + node in names, prefix + node
+    assert not any(n.endswith((".deface", ".coregister", ".impact")) for n in names)  # it defaces nothing
+    _, per_subject = count_nodes(workflow)
+    assert set(per_subject) == {"sub-01", "sub-02"}  # the progress lines name the participants

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..derivatives import audit_gallery_path, metrics_path, write_dataset_description, write_json
-from ..layout import AnatImage, collect_sessions, index_dataset, split_unavailable
+from ..layout import AnatImage, split_unavailable
 from ..methods.record import error_record
 from . import EXIT_FAILED, EXIT_OK, EXIT_REVIEW, EXIT_UNCHECKED, EXIT_USAGE, worst
 from .audit_cache import AuditCache
@@ -29,15 +29,9 @@ LOGGER = logging.getLogger("bids_deface")
 
 def plan_audit_level(config: Config) -> tuple[list[AnatImage], list[tuple[AnatImage, str]]]:
     """The anatomical images to check, and those whose content cannot be read (DatasetError before any output)."""
-    ex = config.execution
-    layout = index_dataset(ex.bids_dir, database_path=ex.layout_db, validate=not ex.skip_bids_validation)
-    plans = collect_sessions(
-        layout,
-        participants=ex.participant_label,
-        sessions=ex.session_label,
-        suffixes=config.workflow.suffixes,
-        bids_filters=ex.bids_filters,
-    )
+    from .participant import plan_participant_level
+
+    _, plans = plan_participant_level(config)
     plans, unavailable = split_unavailable(plans)
     return [image for plan in plans for image in plan.images], unavailable
 

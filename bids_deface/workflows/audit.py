@@ -78,22 +78,12 @@ def init_audit_image_wf(*, image, output_dir: str, options, name: str | None = N
         name="metrics",
     )
     gallery = pe.Node(RenderGallery(original_label="as published"), name="renders_rpt")
+    named = {"metrics": {"suffix": "metrics"}, "renders": {"datatype": "figures", "suffix": image.suffix}}
     sinks = {
-        "metrics": DerivativesDataSink(
-            base_directory=output_dir,
-            source_file=str(image.path),
-            modality=image.suffix,
-            desc="audit",
-            suffix="metrics",
-        ),
-        "renders": DerivativesDataSink(
-            base_directory=output_dir,
-            source_file=str(image.path),
-            modality=image.suffix,
-            desc="audit",
-            datatype="figures",
-            suffix=image.suffix,
-        ),
+        key: DerivativesDataSink(
+            base_directory=output_dir, source_file=str(image.path), modality=image.suffix, desc="audit", **entities
+        )
+        for key, entities in named.items()
     }
     ds = {key: pe.Node(sink, name=f"ds_{key}", run_without_submitting=True) for key, sink in sinks.items()}
     workflow.connect([

@@ -34,7 +34,7 @@ from scipy import ndimage
 from .check import FOUND, QA_VIEWS
 from .depth import depth_map, face_depth_skin, mask_surface
 from .faces import DETECTORS, detect_faces, max_confidence
-from .features import SHELL_MM, _label_names, classify_features, face_check
+from .features import SHELL_MM, _label_names, feature_metrics
 from .render import _render, head_mask, surface_volume, view_axes, view_frame
 from .skin import faces_left
 
@@ -75,20 +75,6 @@ def feature_surface(
         skin = skin_labels == value
         n = int(skin.sum())
         out[name] = float((distance[skin] <= tolerance_mm).mean()) if n else float("nan")
-    return out
-
-
-def _feature_metrics(fractions: dict[str, float]) -> dict:
-    classes = classify_features(fractions)
-    out: dict = {}
-    for name, fraction in fractions.items():
-        out[f"feature_{name}_remaining"] = None if np.isnan(fraction) else round(float(fraction), 4)
-        out[f"feature_{name}"] = classes.get(name, "absent")
-    passed, reason = face_check(fractions)
-    out["check_face"] = bool(passed)
-    out["face_check_summary"] = reason
-    if not passed:
-        out["check_face_reason"] = f"face: the template's facial features still have skin: {reason}"
     return out
 
 
@@ -163,6 +149,7 @@ def audit_face(
     metrics["face_detected_views"] = seen
     metrics["time_qa_render_detect_s"] = round(time.monotonic() - start, 2)
     metrics.update(_detector_metrics(left, n_found))
-    metrics.update(_feature_metrics(feature_surface(head, skin_labels, zooms, labels)))
+    fractions = feature_surface(head, skin_labels, zooms, labels)
+    metrics.update(feature_metrics(fractions, reason="face: the template's facial features still have skin: "))
     metrics["time_qa_s"] = round(time.monotonic() - start, 2)
     return FaceAudit(renders=renders, metrics=metrics)

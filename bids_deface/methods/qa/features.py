@@ -123,3 +123,21 @@ def face_check(fractions: dict[str, float]) -> tuple[bool, str]:
     else:
         reasons.append("no facial feature left")
     return ok, "; ".join(reasons)
+
+
+def feature_metrics(fractions: dict[str, float], *, reason: str = "face: ") -> dict:
+    """The record's feature fields: each feature's fraction and class, and the rule's verdict.
+
+    ``reason`` starts ``check_face_reason`` when the rule fails.
+    """
+    classes = classify_features(fractions)
+    out: dict = {}
+    for name, fraction in fractions.items():
+        out[f"feature_{name}_remaining"] = None if np.isnan(fraction) else round(float(fraction), 4)
+        out[f"feature_{name}"] = classes.get(name, "absent")
+    passed, summary = face_check(fractions)
+    out["check_face"] = bool(passed)
+    out["face_check_summary"] = summary
+    if not passed:
+        out["check_face_reason"] = f"{reason}{summary}"
+    return out
