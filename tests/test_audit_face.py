@@ -9,7 +9,7 @@ from phantoms import template_head
 
 from bids_deface.data.templates import get_template
 from bids_deface.methods.deface.register import resample_to
-from bids_deface.methods.qa.audit import audit_face, feature_surface, template_skin
+from bids_deface.methods.qa.audit import audit_face, face_region, face_skin, feature_surface, template_skin
 from bids_deface.methods.qa.depth import depth_map, face_depth_skin, mask_surface
 from bids_deface.methods.qa.render import head_mask, view_axes, view_frame
 
@@ -29,12 +29,15 @@ def head():
 
     mask = head_mask(img)
     features = carry(template.features).astype(np.uint8)
+    labels = dict(template.features_labels)
     return {
         "img": img,
         "mask": mask,
+        "features": features,
         "skin": template_skin(mask, features, img.header.get_zooms()),
+        "region": face_region(features, img.header.get_zooms(), labels),
         "face": carry(template.face_mask) > 0.5,
-        "labels": dict(template.features_labels),
+        "labels": labels,
     }
 
 
@@ -45,7 +48,7 @@ def _with_zeros(img, where):
 
 
 def test_the_template_face_is_found_by_both_signals(head):
-    result = audit_face(head["img"], head["mask"], head["skin"], head["labels"], views=VIEWS)
+    result = audit_face(head["img"], head["mask"], head["skin"], head["labels"], head["region"], views=VIEWS)
     assert result.metrics["check_face"] is False  # eyes, nose and mouth present
     assert result.metrics["feature_eyes"] == "present" and result.metrics["feature_nose"] == "present"
     assert result.metrics["check_face_skin"] is False  # a detector sees it where the template's skin is
@@ -54,7 +57,7 @@ def test_the_template_face_is_found_by_both_signals(head):
 
 def test_a_defaced_template_passes_both_signals(head):
     defaced = _with_zeros(head["img"], head["face"])
-    result = audit_face(defaced, head["mask"], head["skin"], head["labels"], views=VIEWS)
+    result = audit_face(defaced, head["mask"], head["skin"], head["labels"], head["region"], views=VIEWS)
     assert result.metrics["check_face"] is True, result.metrics["face_check_summary"]
     assert result.metrics["feature_eyes_remaining"] == 0.0
     assert result.metrics["check_face_skin"] is True, result.metrics["face_skin_summary"]
@@ -70,6 +73,32 @@ def test_a_box_over_the_lower_face_leaves_the_eyes_and_fails(head):
         head_mask(_with_zeros(head["img"], lower)), head["skin"], head["img"].header.get_zooms(), head["labels"]
     )
     assert fractions["eyes"] >= 0.5 and fractions["mouth"] < 0.1
+
+
+def _pixel(point, yaw, centre, fov, size):
+    """(row, col) of a world point in a view's picture."""
+    toward, right, up = view_axes(yaw)
+    u, v = (point - centre) @ right, (point - centre) @ up
+    return int(round((0.5 - v / fov) * size)), int(round((u / fov + 0.5) * size))
+
+
+def test_the_face_region_holds_the_face_not_the_side_of_the_head(head):
+    """Seen in profile, the template's own ear sits on its own skin depth, yet it is no face."""
+    img, size = head["img"], 256
+    surface = mask_surface(head["mask"], img.affine)
+    region = head["region"]
+    names = {name: value for value, name in head["labels"].items()}
+
+    def centroid(name):
+        return nib.affines.apply_affine(img.affine, np.argwhere(head["features"] == names[name]).mean(axis=0))
+
+    for yaw, name, expected in ((0.0, "nose", True), (90.0, "ear_right", False)):
+        centre, fov = view_frame(surface.points, *view_axes(yaw))
+        skin = face_skin(surface, surface, region, img.affine, yaw, centre, fov, size)
+        everywhere = face_skin(surface, surface, None, img.affine, yaw, centre, fov, size)
+        row, col = _pixel(centroid(name), yaw, centre, fov, size)
+        assert everywhere[row, col], name  # the template's own skin: at depth 0 everywhere
+        assert skin[row - 3 : row + 4, col - 3 : col + 4].mean() > 0.5 if expected else not skin[row, col], name
 
 
 def test_a_surface_far_behind_the_template_skin_is_no_face():

@@ -35,10 +35,10 @@ class _AuditFaceOutputSpec(TraitedSpec):
 
 
 @cache
-def template_parts(name: str) -> tuple[nib.Nifti1Image, np.ndarray, np.ndarray, dict]:
-    """The template's head, head mask, feature skin labels and label names (once per process)."""
+def template_parts(name: str) -> tuple[nib.Nifti1Image, np.ndarray, np.ndarray, np.ndarray, dict]:
+    """The template's head, head mask, feature skin labels, face region and label names (once per process)."""
     from ..data.templates import get_template
-    from ..methods.qa.audit import template_skin
+    from ..methods.qa.audit import face_region, template_skin
     from ..methods.qa.render import head_mask
     from .deface import load_template
 
@@ -48,8 +48,10 @@ def template_parts(name: str) -> tuple[nib.Nifti1Image, np.ndarray, np.ndarray, 
     mask = head_mask(head)
     if features.shape[:3] != head.shape[:3] or not np.allclose(features.affine, head.affine):
         raise ValueError(f"template {name!r}: the feature labels are not on the head's grid")
-    skin = template_skin(mask, np.asanyarray(features.dataobj), head.header.get_zooms())
-    return head, mask, skin, dict(template.features_labels)
+    labels = dict(template.features_labels)
+    zooms = head.header.get_zooms()
+    skin = template_skin(mask, np.asanyarray(features.dataobj), zooms)
+    return head, mask, skin, face_region(np.asanyarray(features.dataobj), zooms, labels), labels
 
 
 class _AuditBrainInputSpec(BaseInterfaceInputSpec):
@@ -100,12 +102,15 @@ class AuditFace(SimpleInterface):
 
         start = time.monotonic()
         img = load_image(self.inputs.in_file)
-        head, mask, skin, labels = template_parts(self.inputs.template)
+        head, mask, skin, face, labels = template_parts(self.inputs.template)
         matrix = np.loadtxt(self.inputs.image_to_template)
         shape = img.shape[:3]
         carried_head = resample_to(mask.astype(np.uint8), head.affine, shape, img.affine, matrix, order=0) > 0
         carried_skin = resample_to(skin, head.affine, shape, img.affine, matrix, order=0).astype(np.uint8)
-        result = audit_face(img, carried_head, carried_skin, labels, detectors=tuple(self.inputs.detectors))
+        carried_face = resample_to(face.astype(np.uint8), head.affine, shape, img.affine, matrix, order=0) > 0
+        result = audit_face(
+            img, carried_head, carried_skin, labels, carried_face, detectors=tuple(self.inputs.detectors)
+        )
         renders = []
         for view, picture in result.renders.items():
             path = Path(runtime.cwd) / f"audit_{yaw_token(QA_VIEWS[view])}.png"

@@ -11,6 +11,7 @@ head. :func:`face_depth_skin` marks, per picture pixel, the surface that lies no
 
 from __future__ import annotations
 
+import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
@@ -45,10 +46,40 @@ def depth_map(
     toward, right, up = view_axes(yaw_deg, 0.0, None)
     depth_extent = surface.points @ toward - np.dot(centre, toward)
     front, back = depth_extent.max() + 3.0, depth_extent.min() - 3.0
-    ncast = int(min(size, max(64, np.ceil(fov_mm / 1.0))))
-    coarse = _cast(surface.soft, affine, centre, toward, right, up, ncast, fov_mm / ncast, front, back)
-    index = np.minimum((np.arange(size) * ncast) // size, ncast - 1)
+    ncast, step, index = _rays(fov_mm, size)
+    coarse = _cast(surface.soft, affine, centre, toward, right, up, ncast, step, front, back)
     return coarse[np.ix_(index, index)]
+
+
+def _rays(fov_mm: float, size: int) -> tuple[int, float, np.ndarray]:
+    """The ray grid of a view (as :func:`~.render._render` casts it) and each pixel's ray."""
+    ncast = int(min(size, max(64, np.ceil(fov_mm / 1.0))))
+    return ncast, fov_mm / ncast, np.minimum((np.arange(size) * ncast) // size, ncast - 1)
+
+
+def surface_in(
+    mask: np.ndarray, affine: np.ndarray, depth: np.ndarray, yaw_deg: float, centre: np.ndarray, fov_mm: float
+) -> np.ndarray:
+    """Per pixel of a depth map: does the surface point seen there lie in ``mask`` (on the image grid)?"""
+    size = depth.shape[0]
+    ncast, step, index = _rays(fov_mm, size)
+    offsets = (index - (ncast - 1) / 2) * step
+    toward, right, up = view_axes(yaw_deg, 0.0, None)
+    rows, cols = np.meshgrid(offsets, offsets, indexing="ij")
+    hit = np.isfinite(depth)
+    world = (
+        np.asarray(centre)[None, :]
+        - rows[hit][:, None] * up[None, :]
+        + cols[hit][:, None] * right[None, :]
+        + depth[hit][:, None] * toward[None, :]
+    )
+    ijk = np.rint(nib.affines.apply_affine(np.linalg.inv(affine), world)).astype(int)
+    inside = np.all((ijk >= 0) & (ijk < np.asarray(mask.shape[:3])), axis=1)
+    found = np.zeros(len(ijk), dtype=bool)
+    found[inside] = mask[tuple(ijk[inside].T)]
+    out = np.zeros(depth.shape, dtype=bool)
+    out[hit] = found
+    return out
 
 
 def face_depth_skin(head_depth: np.ndarray, template_depth: np.ndarray, max_behind_mm: float = FACE_DEPTH_MM):
