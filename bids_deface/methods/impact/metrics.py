@@ -207,6 +207,7 @@ def impact_metrics(
     seed: int = 42,
     resolution_mm: float | None = 2.0,
     contrast: str = "T1w",
+    initial: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Compare the processing of an original image and its defaced version.
 
@@ -226,6 +227,10 @@ def impact_metrics(
         Isotropic working resolution; ``None`` keeps the native grid.
     contrast : {"T1w", "T2w", "PDw", "FLAIR"}
         Names the tissue classes by intensity order.
+    initial : numpy.ndarray, optional
+        4x4 RAS matrix, image world -> template world (the defacing registration): both
+        registrations start from it and skip their whole-head stage
+        (:func:`~bids_deface.methods.impact.pipeline.process_pair`).
 
     Returns
     -------
@@ -245,7 +250,7 @@ def impact_metrics(
     images = prepare_images(original, defaced, template_head, template_brain_mask, resolution_mm)
     time_prepare = time.perf_counter() - start
 
-    orig, defc = process_pair(images, mode, seed, contrast)
+    orig, defc = process_pair(images, mode, seed, contrast, initial)
     metrics = _overlap_metrics(orig, defc, images.work_original)
 
     start = time.perf_counter()

@@ -8,7 +8,9 @@ identical settings and random seeds:
 3. registration of a head template to the image: affine ("fast"), then SyN ("full"),
    on a coarse pyramid (8 and 4 mm for the affine stage), refined with the metric
    restricted to the brain region, both images starting from the same translation
-   (centres of mass of the ORIGINAL image and of the template);
+   (centres of mass of the ORIGINAL image and of the template); or, given the defacing
+   registration (made on the original), both images start from it and only the
+   brain-region refinement runs;
 4. brain extraction: the template brain mask carried by that registration, refined by
    dropping voxels darker than 10 % of the robust maximum inside it (air, bone) and
    keeping the largest connected component with holes filled;
@@ -49,7 +51,7 @@ from typing import NamedTuple
 import nibabel as nib
 import numpy as np
 
-from bids_deface.methods.ants_bridge import ants_seed, nifti_to_ants
+from bids_deface.methods.ants_bridge import ants_seed, nifti_to_ants, write_ras_affine
 
 LOGGER = logging.getLogger(__name__)
 
@@ -227,7 +229,14 @@ def _syn_stage(fixed, moving, transforms: list[str], region) -> list[str]:
 
 
 def _register(
-    fixed, moving, mode: str, seed: int, initial: str, template_brain=None, metric: str = "mattes"
+    fixed,
+    moving,
+    mode: str,
+    seed: int,
+    initial: str,
+    template_brain=None,
+    metric: str = "mattes",
+    head_stage: bool = True,
 ) -> tuple[list[str], dict[str, float]]:
     """Register ``moving`` (template) to ``fixed`` (subject), deterministically.
 
@@ -240,15 +249,20 @@ def _register(
     every contrast: correlation with a T1w template is meaningless for other contrasts,
     and on T1w it let the missing face pull the registration (see the module notes).
 
+    ``head_stage=False``: ``initial`` already places the whole head (the defacing
+    registration), so stage 1 is skipped and stage 2 starts from it.
+
     Returns the forward transform list (maps subject points to template points, and the
     template image onto the subject grid) and the time per stage in seconds.
     """
     timings: dict[str, float] = {}
     start = time.perf_counter()
     with ants_seed(seed):
-        affine = _head_affine(fixed, moving, initial, metric)
-        region = _brain_region(fixed, template_brain, affine["fwdtransforms"])
-        affine = _brain_affine(fixed, moving, list(affine["fwdtransforms"]), region, metric)
+        head = [initial]
+        if head_stage:
+            head = list(_head_affine(fixed, moving, initial, metric)["fwdtransforms"])
+        region = _brain_region(fixed, template_brain, head)
+        affine = _brain_affine(fixed, moving, head, region, metric)
         transforms = list(affine["fwdtransforms"])
         timings["time_registration_affine_s"] = time.perf_counter() - start
         if mode == "full":
@@ -324,7 +338,9 @@ def _segment(image, brain: np.ndarray, contrast: str, mode: str) -> dict[str, np
 # --------------------------------------------------------------------------- one image, both images
 
 
-def _process(image, template, template_brain, mode: str, seed: int, contrast: str, initial: str) -> dict:
+def _process(
+    image, template, template_brain, mode: str, seed: int, contrast: str, initial: str, head_stage: bool = True
+) -> dict:
     """Run the structural mini-pipeline on one (working-grid) ANTs image."""
     import ants
 
@@ -339,7 +355,7 @@ def _process(image, template, template_brain, mode: str, seed: int, contrast: st
     )
     timings["time_n4_s"] = time.perf_counter() - start
 
-    transforms, reg_times = _register(corrected, template, mode, seed, initial, template_brain)
+    transforms, reg_times = _register(corrected, template, mode, seed, initial, template_brain, head_stage=head_stage)
     timings.update(reg_times)
 
     start = time.perf_counter()
@@ -359,17 +375,26 @@ def _process(image, template, template_brain, mode: str, seed: int, contrast: st
     }
 
 
-def process_pair(images: WorkingImages, mode: str, seed: int, contrast: str) -> tuple[dict, dict]:
-    """:func:`_process` on the original, then the defaced image, from the ORIGINAL's start.
+def process_pair(
+    images: WorkingImages, mode: str, seed: int, contrast: str, initial: np.ndarray | None = None
+) -> tuple[dict, dict]:
+    """:func:`_process` on the original, then the defaced image, from one shared start.
 
-    Both registrations start from the translation between the centres of mass of the
-    original and of the template (see :func:`center_of_mass_init`), written to a temporary
-    directory removed on return (the registrations' own transform files stay with ANTs).
+    The start: ``initial`` (4x4 RAS, image world -> template world: the defacing
+    registration, made on the original), then only the brain-region stage runs (the
+    whole-head stage would find what it already found); else the centres of mass
+    (:func:`center_of_mass_init`) and both stages. It is written to a temporary directory.
     """
     runs = {}
     with tempfile.TemporaryDirectory(prefix="bids_deface_impact_") as tmp:
-        initial = center_of_mass_init(images.work_original, images.template, str(Path(tmp) / "init.mat"))
+        path = str(Path(tmp) / "init.mat")
+        if initial is None:
+            start = center_of_mass_init(images.work_original, images.template, path)
+        else:
+            start = write_ras_affine(initial, path)
         for name, work in (("original", images.work_original), ("defaced", images.work_defaced)):
             LOGGER.debug("impact: processing the %s image (%s mode)", name, mode)
-            runs[name] = _process(work, images.template, images.template_brain, mode, seed, contrast, initial)
+            runs[name] = _process(
+                work, images.template, images.template_brain, mode, seed, contrast, start, head_stage=initial is None
+            )
     return runs["original"], runs["defaced"]
