@@ -37,7 +37,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from ..volume import background_threshold, float_volume
+from ..volume import background_threshold, dilate, erode, fill_holes, float_volume
 
 LOGGER = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def head_mask(img: nib.Nifti1Image) -> np.ndarray:
     struct = _ellipsoid(radius)
     pad = radius.max() + 1
     padded = np.pad(mask, pad)
-    padded = ndimage.binary_closing(padded, structure=struct)
+    padded = erode(dilate(padded, struct), struct)  # a binary closing
     mask = padded[pad:-pad, pad:-pad, pad:-pad]
     mask = _fill_holes(mask, img.affine)
     LOGGER.debug("head mask: %d voxels (%.1f%%)", mask.sum(), 100 * mask.mean())
@@ -116,10 +116,10 @@ def _fill_holes(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
     sagittal slices would close the ring of brow, cheekbones and orbital rims and
     paint a plate over the eyes.
     """
-    mask = ndimage.binary_fill_holes(mask)
+    mask = fill_holes(mask)
     axis = int(np.argmax(np.abs(affine[2, :3]) / np.linalg.norm(affine[:3, :3], axis=0)))
     moved = np.moveaxis(mask, axis, 0)
-    filled = np.stack([ndimage.binary_fill_holes(s) for s in moved])
+    filled = np.stack([fill_holes(s) for s in moved])
     return np.moveaxis(filled, 0, axis)
 
 
@@ -166,7 +166,7 @@ def view_axes(
 
 def _surface_points(mask: np.ndarray, affine: np.ndarray, max_points: int = 200_000) -> np.ndarray:
     """World coordinates (N, 3) of the mask's boundary voxels, subsampled."""
-    edge = mask & ~ndimage.binary_erosion(mask)
+    edge = mask & ~erode(mask, ndimage.generate_binary_structure(3, 1))
     ijk = np.argwhere(edge)
     if len(ijk) > max_points:
         ijk = ijk[:: len(ijk) // max_points + 1]
@@ -237,8 +237,8 @@ def surface_volume(img: nib.Nifti1Image, mask: np.ndarray | None = None) -> Surf
         return SurfaceVolume(np.zeros(data.shape, np.float32), np.empty((0, 3)))
     threshold = skin_threshold(smooth)
     inten = np.clip(smooth * (0.5 / threshold), 0.0, 1.0)
-    grow = ndimage.binary_dilation(mask, structure=_ellipsoid(np.maximum(np.round(1.0 / zooms), 1).astype(int)))
-    core = ndimage.binary_erosion(mask, structure=_ellipsoid(np.maximum(np.round(2.0 / zooms), 1).astype(int)))
+    grow = dilate(mask, _ellipsoid(np.maximum(np.round(1.0 / zooms), 1).astype(int)))
+    core = erode(mask, _ellipsoid(np.maximum(np.round(2.0 / zooms), 1).astype(int)))
     soft = np.where(grow, inten, 0.0).astype(np.float32)
     soft[core] = 1.0
     soft = ndimage.gaussian_filter(soft, sigma=np.clip(0.5 / zooms, 0.25, 1.0))
