@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -40,8 +41,14 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _tree_rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and all its descendants, MB (0 where /proc is missing)."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _tree_sample(pid: int, cpu: dict[int, float]) -> float:
+    """Resident memory of ``pid`` and all its descendants, MB (0 where /proc is missing).
+
+    ``cpu`` collects each process's CPU seconds so far (user + system), by process id.
+    """
     total, todo, seen = 0, [pid], set()
     while todo:
         current = todo.pop()
@@ -50,34 +57,38 @@ def _tree_rss_mb(pid: int) -> float:
         seen.add(current)
         try:
             status = Path(f"/proc/{current}/status").read_text()
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
+        cpu[current] = max(cpu.get(current, 0.0), (int(fields[11]) + int(fields[12])) / _TICK)
         total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
         todo += _children(current)
     return total / 1024.0
 
 
-def _measure(*commands: list[str]) -> tuple[float, float, int]:
-    """Run commands one after the other; wall time, peak memory of the process tree, last exit code.
+def _measure(*commands: list[str]) -> tuple[float, float, int, float]:
+    """Run commands one after the other; wall time, peak memory and CPU time of the process tree, exit code.
 
     The nipype workers are grandchildren (a forkserver's children), which getrusage does not
-    see: the tree's resident memory is sampled from /proc every 0.2 s instead, the figure a
-    container's memory limit has to cover.
+    see: the tree's resident memory and CPU time are sampled from /proc every 0.2 s instead
+    (the memory is the figure a container's memory limit has to cover; the CPU seconds, which
+    the other jobs of a shared machine inflate far less than the wall time, miss at most the
+    last 0.2 s of each process).
     """
-    start, peak, code = time.monotonic(), 0.0, 0
+    start, peak, code, cpu = time.monotonic(), 0.0, 0, {}
     for command in commands:
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while proc.poll() is None:
-            peak = max(peak, _tree_rss_mb(proc.pid))
+            peak = max(peak, _tree_sample(proc.pid, cpu))
             time.sleep(0.2)
         code = proc.returncode
         if code:
             break
-    return time.monotonic() - start, peak, code
+    return time.monotonic() - start, peak, code, sum(cpu.values())
 
 
-def _run_one(bids: Path, out: Path, work: Path, label: str, extra: list[str]) -> tuple[float, float, int]:
-    """Run one participant in its own process; wall time, peak memory, exit code."""
+def _run_one(bids: Path, out: Path, work: Path, label: str, extra: list[str]) -> tuple[float, float, int, float]:
+    """Run one participant in its own process; wall time, peak memory, exit code, CPU time."""
     command = [sys.executable, "-m", "bids_deface", str(bids), str(out), "participant"]
     command += ["--participant-label", label, "-w", str(work), "--skip-bids-validation", *extra]
     return _measure(command)
@@ -90,8 +101,8 @@ def _peer_tools() -> tuple[str, str] | None:
     return tuple(str(t) for t in tools) if all(t.is_file() for t in tools) else None
 
 
-def _run_peer(image: Path, work: Path, tools: tuple[str, str]) -> tuple[float, float, int]:
-    """BET (brainextractor) then quickshear on one image; wall time, peak memory, exit code."""
+def _run_peer(image: Path, work: Path, tools: tuple[str, str]) -> tuple[float, float, int, float]:
+    """BET (brainextractor) then quickshear on one image; wall time, peak memory, exit code, CPU time."""
     work.mkdir(parents=True, exist_ok=True)
     mask, defaced = work / "brain_mask.nii.gz", work / "defaced.nii.gz"
     return _measure([tools[0], str(image), str(mask)], [tools[1], str(image), str(mask), str(defaced)])
@@ -151,10 +162,13 @@ def main(argv=None) -> int:
         print("peer: brainextractor or quickshear missing (pip install -e '.[bench]'): not measured")
     print(f"dataset: {bids}\noutputs: {out}\noptions: {' '.join(extra) or '(defaults)'}")
     print(f"load average at start: {Path('/proc/loadavg').read_text().strip()}\n")
-    print(f"{'participant':<14}{'wall s':>9}{'peak MB':>10}{'exit':>6}{'peer s':>9}{'peer MB':>9}{'ratio':>8}")
+    print(
+        f"{'participant':<14}{'wall s':>9}{'cpu s':>8}{'peak MB':>10}{'exit':>6}"
+        f"{'peer s':>9}{'peer cpu':>9}{'peer MB':>9}{'ratio':>8}{'cpu ratio':>10}"
+    )
     images = []
     for label in _participants(bids):
-        wall, peak, rc = _run_one(bids, out, tmp / f"work_{label}", label, extra)
+        wall, peak, rc, cpu = _run_one(bids, out, tmp / f"work_{label}", label, extra)
         peers = []
         for rec in _records(out, label):
             peer = None
@@ -162,18 +176,21 @@ def main(argv=None) -> int:
                 peer = _run_peer(bids / rec["source_file"], tmp / "peer" / rec["source_file"], tools)
                 peers.append(peer)
             images.append((label, rec, peer))
-        peer_wall = sum(p[0] for p in peers) if peers and all(p[2] == 0 for p in peers) else None
+        ok = peers and all(p[2] == 0 for p in peers)
+        peer_wall = sum(p[0] for p in peers) if ok else None
+        peer_cpu = sum(p[3] for p in peers) if ok else None
         peer_peak = max((p[1] for p in peers), default=0.0)
         print(
-            f"sub-{label:<10}{wall:>9.1f}{peak:>10.0f}{rc:>6}"
-            + (f"{peer_wall:>9.1f}{peer_peak:>9.0f}" if peer_wall else f"{'-':>9}{'-':>9}")
-            + _ratio(wall, peer_wall),
+            f"sub-{label:<10}{wall:>9.1f}{cpu:>8.1f}{peak:>10.0f}{rc:>6}"
+            + (f"{peer_wall:>9.1f}{peer_cpu:>9.1f}{peer_peak:>9.0f}" if ok else f"{'-':>9}{'-':>9}{'-':>9}")
+            + _ratio(wall, peer_wall)
+            + f"{_ratio(cpu, peer_cpu):>10}",
             flush=True,
         )
     _image_table(images)
     print(
-        "\nratio: the app over the peer (participant: wall over the peer's walls summed over its images;"
-        " image: the image's summed stage times, time_total_s, over the peer's wall on it)"
+        "\nratio: the app over the peer (participant: wall, or CPU seconds, over the peer's summed over its"
+        " images; image: the image's summed stage times, time_total_s, over the peer's wall on it)"
     )
     print(f"load average at end: {Path('/proc/loadavg').read_text().strip()}")
     return 0
