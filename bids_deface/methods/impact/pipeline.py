@@ -190,7 +190,7 @@ def _brain_region(fixed, template_brain, transforms: list[str]):
     return ants.iMath((warped > 0.5).astype("float32"), "MD", radius)
 
 
-def _brain_affine(fixed, moving, transforms: list[str], region, metric: str) -> dict:
+def _brain_affine(fixed, moving, transforms: list[str], region, metric: str, iterations=(50, 25)) -> dict:
     """Stage 2: the same affine refined with the metric restricted to the brain region."""
     import ants
 
@@ -202,7 +202,7 @@ def _brain_affine(fixed, moving, transforms: list[str], region, metric: str) -> 
         mask=region,
         aff_metric=metric,
         aff_random_sampling_rate=0.1,
-        aff_iterations=(50, 25),
+        aff_iterations=iterations,
         aff_shrink_factors=_shrink_factors(fixed, BRAIN_LEVELS_MM),
         aff_smoothing_sigmas=(1, 0),
     )
@@ -249,8 +249,7 @@ def _register(
     every contrast: correlation with a T1w template is meaningless for other contrasts,
     and on T1w it let the missing face pull the registration (see the module notes).
 
-    ``head_stage=False``: ``initial`` already places the whole head (the defacing
-    registration), so stage 1 is skipped and stage 2 starts from it.
+    ``head_stage=False``: ``initial`` (the defacing registration) has placed the head: no stage 1.
 
     Returns the forward transform list (maps subject points to template points, and the
     template image onto the subject grid) and the time per stage in seconds.
@@ -262,7 +261,9 @@ def _register(
         if head_stage:
             head = list(_head_affine(fixed, moving, initial, metric)["fwdtransforms"])
         region = _brain_region(fixed, template_brain, head)
-        affine = _brain_affine(fixed, moving, head, region, metric)
+        # from the defacing registration the stage travels further: it gets the head stage's budget
+        iterations = (50, 25) if head_stage else (100, 50)
+        affine = _brain_affine(fixed, moving, head, region, metric, iterations)
         transforms = list(affine["fwdtransforms"])
         timings["time_registration_affine_s"] = time.perf_counter() - start
         if mode == "full":
