@@ -107,6 +107,11 @@ def _run_participants(config: Config, layout, plans: list[SessionPlan]) -> int:
     return code
 
 
+#: Plugins that run every step on this machine, and how often they look for steps to start (s).
+LOCAL_PLUGINS = ("MultiProc", "LegacyMultiProc")
+LOCAL_POLL_S = 0.1
+
+
 def _run_graph(config: Config, plans: list[SessionPlan], sidecars: dict, crash_dir: Path) -> str | None:
     """Build the graph of the planned images and run it; failures are read from the crash files.
 
@@ -132,6 +137,11 @@ def _run_graph(config: Config, plans: list[SessionPlan], sidecars: dict, crash_d
             "parameterize_dirs": False,
         }
     )
+    if config.nipype.plugin in LOCAL_PLUGINS:
+        # nipype looks for finished and ready steps every poll_sleep_duration (2 s by default):
+        # each link of a chain of steps then waited a second on average, tens of seconds per
+        # participant; locally a look costs nothing (a scheduler's queue is asked less often)
+        workflow.config["execution"]["poll_sleep_duration"] = LOCAL_POLL_S
     plugin_args = config.nipype.resolved_plugin_args()
     # ITK reads its thread count once per process: workers (and SLURM jobs) inherit this,
     # so template registrations are reproducible run to run (see methods.impact.pipeline)
