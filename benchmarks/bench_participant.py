@@ -136,7 +136,11 @@ def _image_table(rows: list[tuple[str, dict, tuple | None]]) -> None:
         print(
             f"{rec['source_file'].split('/')[-1][:33]:<34}"
             + "".join(f"{c:>9.1f}" if isinstance(c, (int, float)) else f"{'-':>9}" for c in cols)
-            + (f"{peer_wall:>8.1f}{peer_peak:>8.0f}" if peer_wall else f"{'-':>8}{'-':>8}")
+            + (
+                f"{peer_wall:>8.1f}{peer_peak:>8.0f}"
+                if peer_wall
+                else f"{'failed' if peer else '-':>8}{'-':>8}"  # BET dies on some thick-slab images
+            )
             + _ratio(rec.get("time_total_s"), peer_wall)
             + ("" if rec.get("status") == "pass" else f"  {rec.get('status')}: {rec.get('reason', '')}")
         )
@@ -182,7 +186,11 @@ def main(argv=None) -> int:
         peer_peak = max((p[1] for p in peers), default=0.0)
         print(
             f"sub-{label:<10}{wall:>9.1f}{cpu:>8.1f}{peak:>10.0f}{rc:>6}"
-            + (f"{peer_wall:>9.1f}{peer_cpu:>9.1f}{peer_peak:>9.0f}" if ok else f"{'-':>9}{'-':>9}{'-':>9}")
+            + (
+                f"{peer_wall:>9.1f}{peer_cpu:>9.1f}{peer_peak:>9.0f}"
+                if ok
+                else f"{'failed' if peers else '-':>9}{'-':>18}"
+            )
             + _ratio(wall, peer_wall)
             + f"{_ratio(cpu, peer_cpu):>10}",
             flush=True,
