@@ -177,6 +177,7 @@ def face_qa(
         # what decides, per view: the best detection with two features on untouched skin
         metrics[f"face_on_skin_defaced_{view}"] = round(max((det.confidence for det, _ in on_skin), default=0.0), 3)
     metrics["time_qa_render_detect_s"] = round(time.monotonic() - start, 2)
+    del surfaces  # two soft head volumes (4 bytes a voxel each): not needed by the feature check
     metrics.update(_detection_summary(metrics, views, seen, descriptors))
     metrics.update(_skin_check(metrics, left, len(views), n_found))
     if features is not None:
