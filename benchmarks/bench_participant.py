@@ -44,12 +44,16 @@ def _children(pid: int) -> list[int]:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _tree_sample(pid: int, cpu: dict[int, float]) -> float:
-    """Resident memory of ``pid`` and all its descendants, MB (0 where /proc is missing).
+def _tree_sample(pid: int, cpu: dict[int, float]) -> tuple[float, float]:
+    """Resident and proportional memory of ``pid`` and all its descendants, MB (0 where /proc is missing).
+
+    The summed resident memory counts a page shared by several processes (the modules the
+    forkserver loaded before forking the workers) once per process; the proportional set
+    size counts it once in all: the figure a container's memory limit is charged.
 
     ``cpu`` collects each process's CPU seconds so far (user + system), by process id.
     """
-    total, todo, seen = 0, [pid], set()
+    total, pss, todo, seen = 0, 0, [pid], set()
     while todo:
         current = todo.pop()
         if current in seen:
@@ -62,12 +66,17 @@ def _tree_sample(pid: int, cpu: dict[int, float]) -> float:
             continue
         cpu[current] = max(cpu.get(current, 0.0), (int(fields[11]) + int(fields[12])) / _TICK)
         total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+        try:  # proportional: a page shared by n processes (the forkserver's modules) counts 1/n in each
+            rollup = Path(f"/proc/{current}/smaps_rollup").read_text()
+            pss += next((int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")), 0)
+        except OSError:
+            pass
         todo += _children(current)
-    return total / 1024.0
+    return total / 1024.0, pss / 1024.0
 
 
-def _measure(*commands: list[str]) -> tuple[float, float, int, float]:
-    """Run commands one after the other; wall time, peak memory and CPU time of the process tree, exit code.
+def _measure(*commands: list[str]) -> tuple[float, float, int, float, float]:
+    """Run commands one after the other: wall time, peak resident memory, exit code, CPU time, peak PSS.
 
     The nipype workers are grandchildren (a forkserver's children), which getrusage does not
     see: the tree's resident memory and CPU time are sampled from /proc every 0.2 s instead
@@ -75,20 +84,21 @@ def _measure(*commands: list[str]) -> tuple[float, float, int, float]:
     the other jobs of a shared machine inflate far less than the wall time, miss at most the
     last 0.2 s of each process).
     """
-    start, peak, code, cpu = time.monotonic(), 0.0, 0, {}
+    start, peak, peak_pss, code, cpu = time.monotonic(), 0.0, 0.0, 0, {}
     for command in commands:
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while proc.poll() is None:
-            peak = max(peak, _tree_sample(proc.pid, cpu))
+            rss, pss = _tree_sample(proc.pid, cpu)
+            peak, peak_pss = max(peak, rss), max(peak_pss, pss)
             time.sleep(0.2)
         code = proc.returncode
         if code:
             break
-    return time.monotonic() - start, peak, code, sum(cpu.values())
+    return time.monotonic() - start, peak, code, sum(cpu.values()), peak_pss
 
 
-def _run_one(bids: Path, out: Path, work: Path, label: str, extra: list[str]) -> tuple[float, float, int, float]:
-    """Run one participant in its own process; wall time, peak memory, exit code, CPU time."""
+def _run_one(bids: Path, out: Path, work: Path, label: str, extra: list[str]) -> tuple[float, float, int, float, float]:
+    """Run one participant in its own process (see :func:`_measure`)."""
     command = [sys.executable, "-m", "bids_deface", str(bids), str(out), "participant"]
     command += ["--participant-label", label, "-w", str(work), "--skip-bids-validation", *extra]
     return _measure(command)
@@ -101,8 +111,8 @@ def _peer_tools() -> tuple[str, str] | None:
     return tuple(str(t) for t in tools) if all(t.is_file() for t in tools) else None
 
 
-def _run_peer(image: Path, work: Path, tools: tuple[str, str]) -> tuple[float, float, int, float]:
-    """BET (brainextractor) then quickshear on one image; wall time, peak memory, exit code, CPU time."""
+def _run_peer(image: Path, work: Path, tools: tuple[str, str]) -> tuple[float, float, int, float, float]:
+    """BET (brainextractor) then quickshear on one image (see :func:`_measure`)."""
     work.mkdir(parents=True, exist_ok=True)
     mask, defaced = work / "brain_mask.nii.gz", work / "defaced.nii.gz"
     return _measure([tools[0], str(image), str(mask)], [tools[1], str(image), str(mask), str(defaced)])
@@ -167,12 +177,12 @@ def main(argv=None) -> int:
     print(f"dataset: {bids}\noutputs: {out}\noptions: {' '.join(extra) or '(defaults)'}")
     print(f"load average at start: {Path('/proc/loadavg').read_text().strip()}\n")
     print(
-        f"{'participant':<14}{'wall s':>9}{'cpu s':>8}{'peak MB':>10}{'exit':>6}"
+        f"{'participant':<14}{'wall s':>9}{'cpu s':>8}{'peak MB':>10}{'PSS MB':>9}{'exit':>6}"
         f"{'peer s':>9}{'peer cpu':>9}{'peer MB':>9}{'ratio':>8}{'cpu ratio':>10}"
     )
     images = []
     for label in _participants(bids):
-        wall, peak, rc, cpu = _run_one(bids, out, tmp / f"work_{label}", label, extra)
+        wall, peak, rc, cpu, pss = _run_one(bids, out, tmp / f"work_{label}", label, extra)
         peers = []
         for rec in _records(out, label):
             peer = None
@@ -185,7 +195,7 @@ def main(argv=None) -> int:
         peer_cpu = sum(p[3] for p in peers) if ok else None
         peer_peak = max((p[1] for p in peers), default=0.0)
         print(
-            f"sub-{label:<10}{wall:>9.1f}{cpu:>8.1f}{peak:>10.0f}{rc:>6}"
+            f"sub-{label:<10}{wall:>9.1f}{cpu:>8.1f}{peak:>10.0f}{pss:>9.0f}{rc:>6}"
             + (
                 f"{peer_wall:>9.1f}{peer_cpu:>9.1f}{peer_peak:>9.0f}"
                 if ok
