@@ -38,6 +38,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..volume import background_threshold, dilate, erode, fill_holes, float_volume
+from .silhouette import edge_points, ray_candidates
 
 LOGGER = logging.getLogger(__name__)
 
@@ -223,6 +224,7 @@ class SurfaceVolume:
     def __init__(self, soft: np.ndarray, points: np.ndarray):
         self.soft = soft
         self.points = points
+        self.edges: dict = {}  # affine bytes -> silhouette.edge_points, made at the first render
 
 
 def surface_volume(img: nib.Nifti1Image, mask: np.ndarray | None = None) -> SurfaceVolume:
@@ -259,7 +261,11 @@ def _render(surface, affine, yaw_deg, pitch_deg, head_to_world, size, center_mm,
     front, back = depth_extent.max() + 3.0, depth_extent.min() - 3.0
     ncast = int(min(size, max(64, np.ceil(fov_mm / RAY_STEP_MM))))
     step = fov_mm / ncast
-    depth_map = _cast(surface.soft, affine, center_mm, toward, right, up, ncast, step, front, back)
+    key = np.asarray(affine, float).tobytes()
+    if key not in getattr(surface, "edges", {}):
+        surface.edges = {key: edge_points(surface.soft, affine)}
+    todo = ray_candidates(surface.edges[key], affine, center_mm, right, up, ncast, step)
+    depth_map = _cast(surface.soft, affine, center_mm, toward, right, up, ncast, step, front, back, todo)
     return _shade(depth_map, step, size)
 
 
@@ -273,11 +279,13 @@ def view_frame(points: np.ndarray, toward: np.ndarray, right: np.ndarray, up: np
     return centre, float(fov)
 
 
-def _cast(soft, affine, centre, toward, right, up, n, step, front, back) -> np.ndarray:
+def _cast(soft, affine, centre, toward, right, up, n, step, front, back, todo=None) -> np.ndarray:
     """Depth (mm, along ``toward`` from the centre) of the first surface hit per ray.
 
     Rays that miss the head are NaN. The mask is smoothed (about 1 mm) and linearly
-    interpolated, and the 0.5 crossing is located with sub-sample precision.
+    interpolated, and the 0.5 crossing is located with sub-sample precision. ``todo``
+    (n, n): the rays to cast (:func:`~bids_deface.methods.qa.silhouette.ray_candidates`);
+    the others are taken to miss.
     """
     offsets = (np.arange(n) - (n - 1) / 2) * step
     depths = np.arange(front, back, -RAY_STEP_MM)
@@ -290,7 +298,7 @@ def _cast(soft, affine, centre, toward, right, up, n, step, front, back) -> np.n
     hit = np.full((n, n), np.nan, dtype=np.float32)
     prev = np.zeros((n, n), dtype=np.float32)
     rows, cols = np.meshgrid(offsets, offsets, indexing="ij")
-    todo = np.ones((n, n), dtype=bool)
+    todo = np.ones((n, n), dtype=bool) if todo is None else np.array(todo, dtype=bool)
     slab = 16
     for start in range(0, len(depths), slab):
         idx = np.flatnonzero(todo)
