@@ -52,18 +52,11 @@ import nibabel as nib
 import numpy as np
 
 from bids_deface.methods.ants_bridge import ants_seed, nifti_to_ants, write_ras_affine
+from bids_deface.methods.impact.tissues import brain_mask, segment
 
 LOGGER = logging.getLogger(__name__)
 
 MODES = ("fast", "full")
-
-#: Order of the three tissue classes (darkest first) per contrast.
-TISSUE_ORDER: dict[str, tuple[str, str, str]] = {
-    "T1w": ("csf", "gm", "wm"),
-    "T2w": ("wm", "gm", "csf"),
-    "PDw": ("wm", "gm", "csf"),
-    "FLAIR": ("csf", "wm", "gm"),
-}
 
 #: Voxel size (mm) at which N4 fits the bias field (a smooth field needs no more).
 N4_GRID_MM = 6.0
@@ -79,11 +72,22 @@ BRAIN_LEVELS_MM = (4.0, 2.0)
 BRAIN_REGION_MARGIN_MM = 2.0
 
 
-class WorkingImages(NamedTuple):
-    """The ANTs images of one comparison: native and working-grid pair, and the template."""
+class NativeChanges(NamedTuple):
+    """What defacing changed on the native grid: the voxels (flat indices) and by how much.
 
-    native_original: object
-    native_defaced: object
+    Kept instead of the two native images (4 bytes a voxel each, and 8 in the comparison):
+    ``grid`` is a uint8 image on the native grid, a resampling target.
+    """
+
+    grid: object
+    index: np.ndarray
+    size: np.ndarray
+
+
+class WorkingImages(NamedTuple):
+    """The ANTs images of one comparison: native changes, working-grid pair, and the template."""
+
+    native: NativeChanges
     work_original: object
     work_defaced: object
     template: object
@@ -126,9 +130,24 @@ def prepare_images(
     native_defaced = nifti_to_ants(defaced)
     work_original = _resample(native_original, resolution_mm)
     work_defaced = _resample(native_defaced, resolution_mm)
+    native = _native_changes(native_original, native_defaced)
+    del native_original, native_defaced
     template = _resample(nifti_to_ants(template_head), resolution_mm)
     template_brain = ants.resample_image_to_target(nifti_to_ants(template_brain_mask), template, interp_type="linear")
-    return WorkingImages(native_original, native_defaced, work_original, work_defaced, template, template_brain)
+    return WorkingImages(native, work_original, work_defaced, template, template_brain)
+
+
+def _native_changes(original, defaced) -> NativeChanges:
+    """The voxels whose value defacing changed, and the absolute change (float64) at each."""
+    import ants
+
+    a, b = original.numpy(), defaced.numpy()
+    index = np.flatnonzero(a != b)
+    size = np.abs(a.ravel()[index].astype(np.float64) - b.ravel()[index].astype(np.float64))
+    grid = ants.from_numpy(
+        np.zeros(a.shape, np.uint8), origin=original.origin, spacing=original.spacing, direction=original.direction
+    )
+    return NativeChanges(grid, index, size)
 
 
 # --------------------------------------------------------------------------- registration
@@ -273,69 +292,6 @@ def _register(
     return transforms, timings
 
 
-# --------------------------------------------------------------------------- brain and tissues
-
-
-def _brain_mask(image, warped_brain) -> np.ndarray:
-    """Refine a template brain mask carried onto ``image`` (both ANTs images).
-
-    Voxels of the warped mask (probability > 0.5) darker than 10 % of the 98th
-    percentile of intensities inside it are dropped; the largest connected component is
-    kept and its holes filled.
-    """
-    import ants
-
-    carried = warped_brain.numpy() > 0.5
-    if not carried.any():
-        raise RuntimeError("the template brain mask maps outside the image")
-    values = image.numpy()
-    threshold = 0.1 * float(np.percentile(values[carried], 98))
-    refined = image.new_image_like((carried & (values > threshold)).astype(np.float32))
-    refined = ants.iMath(refined, "GetLargestComponent")
-    refined = ants.iMath(refined, "FillHoles")
-    return refined.numpy() > 0.5
-
-
-def kmeans_1d(values: np.ndarray, k: int = 3, max_iter: int = 100) -> np.ndarray:
-    """Deterministic 1D k-means (Lloyd) of intensities; labels 0..k-1, darkest first.
-
-    Centres start at the quantiles ``(2i + 1) / 2k`` of the values, so the result depends
-    on the data only (no random initialisation).
-    """
-    values = np.asarray(values, dtype=np.float64).ravel()
-    if values.size < k:
-        raise ValueError(f"k-means needs at least {k} values; got {values.size}")
-    centres = np.quantile(values, (2 * np.arange(k) + 1) / (2 * k))
-    labels = np.zeros(values.size, dtype=np.int16)
-    for _ in range(max_iter):
-        bounds = (centres[1:] + centres[:-1]) / 2  # centres stay sorted
-        labels = np.searchsorted(bounds, values).astype(np.int16)
-        new = np.array([values[labels == j].mean() if np.any(labels == j) else centres[j] for j in range(k)])
-        if np.allclose(new, centres, rtol=0, atol=1e-9):
-            break
-        centres = new
-    return labels
-
-
-def _segment(image, brain: np.ndarray, contrast: str, mode: str) -> dict[str, np.ndarray]:
-    """Three tissue classes inside ``brain``, named by intensity order for ``contrast``.
-
-    "fast": deterministic 1D k-means of the intensities; "full": Atropos (k-means
-    initialisation, MRF smoothing 0.1, constant random seed ``-r 0``).
-    """
-    import ants
-
-    labels = np.zeros(brain.shape, dtype=np.int16)
-    if mode == "full":
-        mask = image.new_image_like(brain.astype(np.float32))
-        result = ants.atropos(a=image, x=mask, i="Kmeans[3]", m="[0.1,1x1x1]", c="[3,0]", r=0)
-        labels = result["segmentation"].numpy().round().astype(np.int16)
-    else:
-        labels[brain] = kmeans_1d(image.numpy()[brain], 3) + 1
-    names = TISSUE_ORDER[contrast]
-    return {name: labels == index + 1 for index, name in enumerate(names)}
-
-
 # --------------------------------------------------------------------------- one image, both images
 
 
@@ -361,11 +317,11 @@ def _process(
 
     start = time.perf_counter()
     warped = ants.apply_transforms(corrected, template_brain, transforms, interpolator="linear")
-    brain = _brain_mask(corrected, warped)
+    brain = brain_mask(corrected, warped)
     timings["time_brain_extraction_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    tissues = _segment(corrected, brain, contrast, mode)
+    tissues = segment(corrected, brain, contrast, mode)
     timings["time_segmentation_s"] = time.perf_counter() - start
     return {
         "corrected": corrected.numpy(),
