@@ -90,7 +90,8 @@ def init_session_wf(*, plan, output_dir, options, sidecars, omp_nthreads: int = 
         mem_gb=1.0,
     )
     # the two registrations run at once; only their comparison waits for both
-    agreement = pe.Node(BrainAgreement(template=options.template), name="brain_agreement", run_without_submitting=True)
+    # a worker's step: the comparison imports ANTs, which the scheduling process never loads
+    agreement = pe.Node(BrainAgreement(template=options.template), name="brain_agreement")
     workflow.connect([
         (register, agreement, [("image_to_template", "image_to_template")]),
         (independent, agreement, [("image_to_atlas", "image_to_atlas"), ("metrics", "metrics")]),
