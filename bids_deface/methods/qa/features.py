@@ -59,22 +59,25 @@ def feature_presence(original, defaced, features_dseg, labels: dict, mask=None) 
     from ..volume import erode, float_volume
     from .render import head_mask
 
-    orig = float_volume(original)
-    after = float_volume(defaced)
-    dseg = np.rint(_array(features_dseg)).astype(np.int32)
+    dseg = _array(features_dseg)
+    # integer labels as they are (rounding a uint8 map makes a float64 copy, 8 bytes a voxel)
+    dseg = dseg if np.issubdtype(dseg.dtype, np.integer) else np.rint(dseg).astype(np.int32)
     if dseg.ndim == 4:
         dseg = dseg[..., 0]
+    orig = float_volume(original)
+    after = float_volume(defaced)
     if not (orig.shape == after.shape == dseg.shape):
         raise ValueError(f"grids differ: original {orig.shape}, defaced {after.shape}, features {dseg.shape}")
+    # the participant's own skin survives where the voxel is unchanged: a removed voxel is
+    # 0, a refaced one holds the template's face (which is there, but is not theirs)
+    still = (after == orig) & (orig != 0)
+    del orig, after  # two float volumes, not needed below
     mask = head_mask(original) if mask is None else np.asarray(mask, dtype=bool)
     zooms = np.sqrt((original.affine[:3, :3] ** 2).sum(axis=0))
     depth = np.maximum(np.round(SHELL_MM / zooms).astype(int), 1)
     grid = np.ogrid[tuple(slice(-r, r + 1) for r in depth)]
     ball = sum((g / r) ** 2 for g, r in zip(grid, depth)) <= 1.0
     shell = mask & ~erode(mask, ball)
-    # the participant's own skin survives where the voxel is unchanged: a removed voxel is
-    # 0, a refaced one holds the template's face (which is there, but is not theirs)
-    still = (after == orig) & (orig != 0)
     out = {}
     for name, value in _label_names(labels).items():
         skin = shell & (dseg == value)

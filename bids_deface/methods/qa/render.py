@@ -229,20 +229,22 @@ class SurfaceVolume:
 
 def surface_volume(img: nib.Nifti1Image, mask: np.ndarray | None = None) -> SurfaceVolume:
     """Prepare an image for rendering (see :class:`SurfaceVolume`)."""
-    data = float_volume(img)
+    # one full-size float volume at a time (a 1 mm head is 55 MB each): the mask first, and
+    # each step's input let go once the next one exists
     mask = head_mask(img) if mask is None else np.asarray(mask, dtype=bool)
+    data = float_volume(img)
     if mask.shape != data.shape:
         raise ValueError(f"mask shape {mask.shape} differs from image shape {data.shape}")
     zooms = np.sqrt((img.affine[:3, :3] ** 2).sum(axis=0))
     smooth = ndimage.gaussian_filter(data, sigma=np.clip(0.6 / zooms, 0.3, 1.0))
+    del data
     if not mask.any():
-        return SurfaceVolume(np.zeros(data.shape, np.float32), np.empty((0, 3)))
+        return SurfaceVolume(np.zeros(smooth.shape, np.float32), np.empty((0, 3)))
     threshold = skin_threshold(smooth)
-    inten = np.clip(smooth * (0.5 / threshold), 0.0, 1.0)
-    grow = dilate(mask, _ellipsoid(np.maximum(np.round(1.0 / zooms), 1).astype(int)))
-    core = erode(mask, _ellipsoid(np.maximum(np.round(2.0 / zooms), 1).astype(int)))
-    soft = np.where(grow, inten, 0.0).astype(np.float32)
-    soft[core] = 1.0
+    soft = np.clip(smooth * (0.5 / threshold), 0.0, 1.0).astype(np.float32, copy=False)
+    del smooth
+    soft[~dilate(mask, _ellipsoid(np.maximum(np.round(1.0 / zooms), 1).astype(int)))] = 0.0
+    soft[erode(mask, _ellipsoid(np.maximum(np.round(2.0 / zooms), 1).astype(int)))] = 1.0
     soft = ndimage.gaussian_filter(soft, sigma=np.clip(0.5 / zooms, 0.25, 1.0))
     return SurfaceVolume(soft, _surface_points(mask, img.affine))
 
