@@ -1,7 +1,7 @@
 # bids_deface: fresh machine -> demo, tests, benchmarks, docs.
 #   make demo    create .venv, install, deface the bundled demo dataset (no download)
 #   make test    create .venv, install with test extras and test tools, run the test suite
-#   make bench   time and measure memory per stage on ../shared/data/heads (or the demo)
+#   make bench   time and measure memory per stage on ../shared/data/heads (or the demo), next to BET + quickshear
 #   make docs    build the documentation (Sphinx, warnings are errors) into docs/_build/html
 PYTHON ?= python3
 VENV   ?= .venv
@@ -44,6 +44,7 @@ lint: install
 	$(VENV)/bin/ruff format --check bids_deface tests benchmarks
 
 bench: install
+	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) benchmarks/bench_participant.py $(if $(wildcard $(SHARED)),$(SHARED),--demo)
 
 docs: install

@@ -173,6 +173,15 @@ def test_nifti_to_ants_keeps_world_coordinates():
         nifti_to_ants(nib.Nifti1Image(np.zeros((2, 2, 2, 3), np.float32), np.eye(4)))
 
 
+def test_write_ras_affine_reads_back(tmp_path):
+    from bids_deface.methods.ants_bridge import write_ras_affine
+    from bids_deface.methods.deface.register import read_itk_affine
+
+    matrix = np.array([[1.02, 0.05, 0.01, 3.0], [-0.04, 0.98, 0.1, -7.0], [0.02, -0.1, 1.05, 12.0], [0, 0, 0, 1]])
+    path = write_ras_affine(matrix, str(tmp_path / "m.mat"))
+    np.testing.assert_allclose(read_itk_affine(path), matrix, atol=1e-5)
+
+
 def test_map_points_applies_the_transform(tmp_path):
     import pandas as pd
 
@@ -305,6 +314,29 @@ def test_same_input_twice_gives_identical_metrics(pydeface3, proper_metrics):
     again = _proper_deface_metrics(pydeface3)
     stable = {k: v for k, v in proper_metrics.items() if not k.startswith("time_")}
     assert {k: v for k, v in again.items() if not k.startswith("time_")} == stable
+
+
+def test_proper_deface_passes_from_the_defacing_registration(pydeface3):
+    """Both registrations start from the defacing one (here the true transform): brain stage only."""
+    subject = pydeface3["subject"]
+    angle = np.deg2rad(4.0)
+    world = np.eye(4)  # as in _rigidly_moved: template -> subject world
+    world[:2, :2] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+    world[:3, 3] = (3.0, -2.0, 2.0)
+    m = impact_metrics(
+        subject,
+        _with_data(subject, np.asanyarray(subject.dataobj) * pydeface3["keep"]),
+        template_head=pydeface3["template"],
+        template_brain_mask=pydeface3["brain"],
+        mode="fast",
+        seed=42,
+        resolution_mm=RES,
+        initial=np.linalg.inv(world),
+    )
+    ok, reasons = evaluate_impact(m, ImpactThresholds())
+    assert ok, reasons
+    assert m["brain_dice"] >= 0.99
+    assert m["displacement_mean_mm"] < 1.0
 
 
 def test_frontal_lobe_cut_is_flagged(pydeface3):

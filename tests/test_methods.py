@@ -56,3 +56,58 @@ def test_reface_fills_with_plausible_intensities(head, brain):
     assert np.all(fill[~removal] == 0)
     defaced = apply_removal(img, removal, fill=fill)
     assert np.allclose(defaced.raw[inside], fill[inside])
+
+
+# ----------------------------------------------------------------- fast binary morphology
+
+
+def _blobs(shape, seed):
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    return ndimage.gaussian_filter(rng.random(shape), 2) > 0.5
+
+
+@pytest.mark.parametrize("radius", [(1, 1, 1), (2, 2, 2), (3, 3, 1), (1, 3, 2)])
+def test_fast_morphology_gives_scipys_voxels(radius):
+    from scipy import ndimage
+
+    from bids_deface.methods.qa.render import _ellipsoid
+    from bids_deface.methods.volume import dilate, erode
+
+    struct = _ellipsoid(np.array(radius))
+    for seed, shape in enumerate([(20, 31, 17), (9, 40, 25), (33, 12, 28)]):
+        mask = _blobs(shape, seed)
+        np.testing.assert_array_equal(dilate(mask, struct), ndimage.binary_dilation(mask, struct))
+        np.testing.assert_array_equal(erode(mask, struct), ndimage.binary_erosion(mask, struct))
+        np.testing.assert_array_equal(
+            erode(mask, struct, outside=True), ndimage.binary_erosion(mask, struct, border_value=1)
+        )
+    with pytest.raises(ValueError, match="symmetric"):
+        dilate(mask, np.ones((3, 2, 3), bool))
+
+
+def test_fill_holes_gives_scipys_voxels():
+    from scipy import ndimage
+
+    from bids_deface.methods.volume import fill_holes
+
+    for seed, shape in enumerate([(20, 31, 17), (40, 25)]):
+        mask = _blobs(shape, seed)
+        np.testing.assert_array_equal(fill_holes(mask), ndimage.binary_fill_holes(mask))
+    shell = np.zeros((9, 9, 9), bool)
+    shell[2:7, 2:7, 2:7] = True
+    shell[3:6, 3:6, 3:6] = False
+    assert fill_holes(shell)[4, 4, 4]
+
+
+def test_ball_is_the_distance_transforms_erosion():
+    from scipy import ndimage
+
+    from bids_deface.methods.volume import ball, erode
+
+    mask = _blobs((40, 36, 30), 3)
+    mask[:, :, :3] = True  # touches the edge of the grid
+    for zooms in [(1.0, 1.0, 1.0), (0.9, 0.9, 2.4)]:
+        deep = ndimage.distance_transform_edt(mask, sampling=zooms) > 3.0
+        np.testing.assert_array_equal(erode(mask, ball(3.0, zooms), outside=True), deep)

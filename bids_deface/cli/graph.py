@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from pathlib import Path
@@ -11,6 +12,10 @@ from ..naming import STAGING
 from .progress import Progress, count_nodes
 
 LOGGER = logging.getLogger("bids_deface")
+
+#: Plugins that run every step on this machine, and how often they look for steps to start (s).
+LOCAL_PLUGINS = ("MultiProc", "LegacyMultiProc")
+LOCAL_POLL_S = 0.1
 
 
 def run_workflow(config: Config, workflow, crash_dir: Path) -> str | None:
@@ -28,6 +33,11 @@ def run_workflow(config: Config, workflow, crash_dir: Path) -> str | None:
             "parameterize_dirs": False,
         }
     )
+    if config.nipype.plugin in LOCAL_PLUGINS:
+        # nipype looks for finished and ready steps every poll_sleep_duration (2 s by default):
+        # each link of a chain of steps then waited a second on average, tens of seconds per
+        # participant; locally a look costs nothing (a scheduler's queue is asked less often)
+        workflow.config["execution"]["poll_sleep_duration"] = LOCAL_POLL_S
     plugin_args = config.nipype.resolved_plugin_args()
     # ITK reads its thread count once per process: workers (and SLURM jobs) inherit this,
     # so template registrations are reproducible run to run (see methods.impact.pipeline)
@@ -45,6 +55,12 @@ def run_workflow(config: Config, workflow, crash_dir: Path) -> str | None:
         from .pool import MultiProcPlugin
 
         plugin = MultiProcPlugin(plugin_args=plugin_args)
+    # nipype's MultiProc runs a full garbage collection each time it may submit steps (52 times
+    # for one participant), and each one walked every object of this process (the BIDS layout,
+    # the graph, the modules): 0.6 s apiece. Objects made so far live to the end anyway:
+    # frozen, later collections only look at what the run makes.
+    gc.collect()
+    gc.freeze()
     try:
         workflow.run(plugin=plugin, plugin_args=plugin_args)
     except RuntimeError as err:
@@ -53,6 +69,7 @@ def run_workflow(config: Config, workflow, crash_dir: Path) -> str | None:
         LOGGER.error("the workflow stopped: %s", err)
         return f"the workflow stopped ({err})"
     finally:
+        gc.unfreeze()
         if "status_callback" in plugin_args:
             plugin_args["status_callback"].finish()
         _remove_empty_staging(ex.output_dir)

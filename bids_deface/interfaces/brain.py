@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from nipype.interfaces.base import File, SimpleInterface, TraitedSpec, traits
+from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, isdefined, traits
 
 from ..config import DEFAULTS
 from .deface import ANTsInputSpec, ants_threads
@@ -15,7 +15,11 @@ from .deface import ANTsInputSpec, ants_threads
 
 class _IndependentBrainInputSpec(ANTsInputSpec):
     in_file = File(exists=True, mandatory=True, desc="the session's reference image")
-    image_to_template = File(exists=True, mandatory=True, desc="the defacing registration (reference -> template)")
+    image_to_template = File(
+        exists=True,
+        desc="the defacing registration (reference -> template), to compare here; without it, "
+        "the comparison is :class:`BrainAgreement`'s (so that both registrations run at once)",
+    )
     template = traits.Str(DEFAULTS.template, usedefault=True)
 
 
@@ -33,13 +37,7 @@ class IndependentBrain(SimpleInterface):
 
     def _run_interface(self, runtime):
         from ..data.atlas import get_brain_atlas
-        from ..methods.deface.brain_check import (
-            BRAIN_MARGIN_MM,
-            brain_core,
-            disagreement_review,
-            independent_brain,
-            registration_disagreement_mm,
-        )
+        from ..methods.deface.brain_check import BRAIN_MARGIN_MM, brain_core, independent_brain
         from ..methods.deface.masks import mask_image
         from ..methods.io import load_image, save_image
 
@@ -53,19 +51,53 @@ class IndependentBrain(SimpleInterface):
         self._results["brain_core"] = str(save_image(mask_image(core, img), cwd / "atlas_brain_core.nii.gz"))
         self._results["image_to_atlas"] = str(cwd / "image_to_atlas.txt")
         np.savetxt(self._results["image_to_atlas"], brain.image_to_atlas)
-        disagreement = registration_disagreement_mm(
-            np.loadtxt(self.inputs.image_to_template), brain.image_to_atlas, atlas
-        )
         metrics = {
             "brain_check_method": f"atlas-{atlas.name}",
             "brain_check_margin_mm": BRAIN_MARGIN_MM,
-            "registration_disagreement_mm": round(disagreement, 2),
             "time_brain_independent_s": round(time.monotonic() - start, 2),
         }
-        review = disagreement_review(disagreement)
-        if review:
-            metrics["review_registration_agreement"] = review
+        if isdefined(self.inputs.image_to_template):
+            metrics = agreement_metrics(metrics, self.inputs.image_to_template, brain.image_to_atlas, atlas)
         self._results["metrics"] = metrics
+        return runtime
+
+
+def agreement_metrics(metrics: dict, image_to_template: str, image_to_atlas: np.ndarray, atlas) -> dict:
+    """``metrics`` with how far apart the two registrations put the brain (and a review when too far)."""
+    from ..methods.deface.brain_check import disagreement_review, registration_disagreement_mm
+
+    disagreement = registration_disagreement_mm(np.loadtxt(image_to_template), image_to_atlas, atlas)
+    out = {**metrics, "registration_disagreement_mm": round(disagreement, 2)}
+    review = disagreement_review(disagreement)
+    if review:
+        out["review_registration_agreement"] = review
+    return out
+
+
+class _BrainAgreementInputSpec(BaseInterfaceInputSpec):
+    image_to_template = File(exists=True, mandatory=True, desc="the defacing registration (reference -> template)")
+    image_to_atlas = File(exists=True, mandatory=True, desc="the independent registration (reference -> atlas)")
+    metrics = traits.Dict(mandatory=True, desc="the independent brain check's metrics")
+    template = traits.Str(DEFAULTS.template, usedefault=True)
+
+
+class _BrainAgreementOutputSpec(TraitedSpec):
+    metrics = traits.Dict()
+
+
+class BrainAgreement(SimpleInterface):
+    """Compare the defacing and the independent registrations (a fraction of a second)."""
+
+    input_spec = _BrainAgreementInputSpec
+    output_spec = _BrainAgreementOutputSpec
+
+    def _run_interface(self, runtime):
+        from ..data.atlas import get_brain_atlas
+
+        atlas = get_brain_atlas(self.inputs.template)
+        self._results["metrics"] = agreement_metrics(
+            dict(self.inputs.metrics), self.inputs.image_to_template, np.loadtxt(self.inputs.image_to_atlas), atlas
+        )
         return runtime
 
 

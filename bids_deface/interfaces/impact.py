@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 import nibabel as nib
-from nipype.interfaces.base import File, SimpleInterface, TraitedSpec, traits
+from nipype.interfaces.base import File, SimpleInterface, TraitedSpec, isdefined, traits
 
 from ..config import DEFAULTS
-from .deface import ANTsInputSpec, ants_threads, load_template
+from .deface import ANTsInputSpec, ants_threads, image_to_template, load_template
 
 #: Contrasts the tissue classes can be named for (intensity order); others use T1w's.
 _CONTRASTS = ("T1w", "T2w", "PDw", "FLAIR")
@@ -20,6 +20,8 @@ class _ImpactInputSpec(ANTsInputSpec):
     suffix = traits.Str("T1w", usedefault=True)
     template = traits.Str(DEFAULTS.template, usedefault=True)
     mode = traits.Enum("fast", "full", usedefault=True)
+    image_to_template = File(exists=True, desc="reference world -> template world: the start of both registrations")
+    image_to_reference = File(exists=True, desc="image world -> reference world (other images of a session)")
 
 
 class _ImpactOutputSpec(TraitedSpec):
@@ -38,6 +40,7 @@ class Impact(SimpleInterface):
         start = time.monotonic()
         tpl, head, masks = load_template(self.inputs.template)
         contrast = self.inputs.suffix if self.inputs.suffix in _CONTRASTS else "T1w"
+        initial = image_to_template(self.inputs) if isdefined(self.inputs.image_to_template) else None
         with ants_threads(self.inputs.num_threads):
             metrics = impact_metrics(
                 nib.load(self.inputs.in_file),
@@ -47,6 +50,7 @@ class Impact(SimpleInterface):
                 mode=self.inputs.mode,
                 seed=self.inputs.seed,
                 contrast=contrast,
+                initial=initial,
             )
         passed, reasons = evaluate_impact(metrics)
         record = {(f"time_impact_{k[5:]}" if k.startswith("time_") else f"impact_{k}"): v for k, v in metrics.items()}

@@ -35,6 +35,27 @@ def nifti_to_ants(img: nib.Nifti1Image):
     return ants.from_numpy(data, origin=tuple(origin), spacing=tuple(spacing), direction=direction)
 
 
+def write_ras_affine(matrix: np.ndarray, path: str) -> str:
+    """Write a 4x4 RAS world matrix (fixed point -> moving point) as an ANTs affine file.
+
+    The inverse of reading an ANTs ``.mat`` as RAS: ANTs works in LPS, so the matrix is
+    conjugated by ``diag(-1, -1, 1)``; the transform's centre is the origin.
+    """
+    import ants
+
+    flip = np.diag([-1.0, -1.0, 1.0, 1.0])
+    lps = flip @ np.asarray(matrix, dtype=np.float64) @ flip
+    transform = ants.create_ants_transform(
+        transform_type="AffineTransform",
+        dimension=3,
+        matrix=lps[:3, :3],
+        translation=tuple(lps[:3, 3]),
+        center=(0.0, 0.0, 0.0),
+    )
+    ants.write_transform(transform, path)
+    return path
+
+
 @contextlib.contextmanager
 def ants_seed(seed: int) -> Iterator[None]:
     """Seed every ``ants.registration`` in the block (antspyx passes it as ``--random-seed``).

@@ -78,6 +78,17 @@ def load_image(path: str | os.PathLike, *, read_data: bool = True) -> nib.Nifti1
     return img
 
 
+def in_memory(img: nib.Nifti1Image) -> nib.Nifti1Image:
+    """The image with its (scaled) voxel values read once, for code that reads them many times.
+
+    Reading a ``.nii.gz`` proxy decompresses the file every time; the copy keeps the
+    header and affine. For reading only: writing it would not keep the source's scaling.
+    """
+    if isinstance(img.dataobj, np.ndarray):
+        return img
+    return nib.Nifti1Image(np.asanyarray(img.dataobj), img.affine, img.header)
+
+
 def check_image(img: nib.Nifti1Image, path: str | os.PathLike | None = None) -> None:
     """Check the shape and affine of an image; raise :class:`InputImageError` if unusable."""
     shape = img.shape

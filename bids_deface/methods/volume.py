@@ -151,3 +151,71 @@ def to_plausible_size(
     scaling[:3, 3] = centre - centre / ratio
     scaled = nib.Nifti1Image(np.asanyarray(image.dataobj), scaling @ image.affine)
     return scaled, downsample(scaled, resolution_mm), scaling, ratio
+
+
+# --------------------------------------------------------------------------- fast binary morphology
+# scipy's 3D binary morphology with a ball costs seconds on a 1 mm head (it visits every
+# element of the structuring element at every voxel): these give the same voxels, slice by
+# slice with OpenCV's 2D morphology (the ball's cross-section at each slice offset).
+
+
+def dilate(mask: np.ndarray, struct: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.binary_dilation(mask, struct)`` for a point-symmetric ``struct``, faster.
+
+    Outside the grid counts as background, as in scipy.
+    """
+    import cv2
+
+    mask = np.ascontiguousarray(mask, dtype=np.uint8)
+    struct = np.asarray(struct, dtype=bool)
+    if (
+        struct.ndim != 3
+        or any(n % 2 == 0 for n in struct.shape)
+        or not np.array_equal(struct, struct[::-1, ::-1, ::-1])
+    ):
+        raise ValueError("dilate needs a 3D point-symmetric structuring element of odd sides")
+    r = struct.shape[0] // 2
+    out = np.zeros_like(mask)
+    for dz in range(r + 1):
+        kernel = struct[r + dz].astype(np.uint8)
+        if not kernel.any():
+            continue
+        flat = [cv2.dilate(s, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0) for s in mask]
+        layer = np.stack(flat) if flat else mask.copy()
+        # the kernel at offset +dz equals the one at -dz (symmetry): shift the layer both ways
+        out[: len(out) - dz] |= layer[dz:]
+        if dz:
+            out[dz:] |= layer[: len(layer) - dz]
+    return out.astype(bool)
+
+
+def erode(mask: np.ndarray, struct: np.ndarray, *, outside: bool = False) -> np.ndarray:
+    """``scipy.ndimage.binary_erosion(mask, struct, border_value=outside)``, faster.
+
+    ``outside``: what lies beyond the grid (background by default, as in scipy).
+    """
+    pad = [(n // 2, n // 2) for n in np.shape(struct)]
+    grown = dilate(np.pad(~np.asarray(mask, dtype=bool), pad, constant_values=not outside), struct)
+    return ~grown[tuple(slice(p, p + n) for (p, _), n in zip(pad, np.shape(mask)))]
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.binary_fill_holes`` (face connectivity), by labelling the background once."""
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.size:
+        return mask.copy()
+    labels, _ = ndi.label(~mask)
+    outside = np.zeros(labels.max() + 1, dtype=bool)  # background that reaches the grid's edge
+    for axis in range(mask.ndim):
+        for index in (0, -1):
+            outside[np.unique(np.take(labels, index, axis=axis))] = True
+    outside[0] = False  # label 0 is the mask itself
+    return ~outside[labels]
+
+
+def ball(radius_mm: float, zooms) -> np.ndarray:
+    """Structuring element: the voxel offsets within ``radius_mm`` (world mm) of the centre."""
+    zooms = np.asarray(zooms[:3], dtype=float)
+    half = np.floor(radius_mm / zooms).astype(int)
+    grids = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
+    return np.sqrt(sum((g * z) ** 2 for g, z in zip(grids, zooms))) <= radius_mm

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nipype.pipeline import engine as pe
 
-from ..interfaces.brain import IndependentBrain
+from ..interfaces.brain import BrainAgreement, IndependentBrain
 from ..interfaces.deface import RegisterTemplate
 from .deface import init_deface_image_wf
 
@@ -89,7 +89,13 @@ def init_session_wf(*, plan, output_dir, options, sidecars, omp_nthreads: int = 
         name="independent_brain",
         mem_gb=1.0,
     )
-    workflow.connect([(register, independent, [("image_to_template", "image_to_template")])])
+    # the two registrations run at once; only their comparison waits for both
+    # a worker's step: the comparison imports ANTs, which the scheduling process never loads
+    agreement = pe.Node(BrainAgreement(template=options.template), name="brain_agreement")
+    workflow.connect([
+        (register, agreement, [("image_to_template", "image_to_template")]),
+        (independent, agreement, [("image_to_atlas", "image_to_atlas"), ("metrics", "metrics")]),
+    ])  # fmt:skip
     for image in plan.images:
         image_wf = init_deface_image_wf(
             image=image,
@@ -103,7 +109,7 @@ def init_session_wf(*, plan, output_dir, options, sidecars, omp_nthreads: int = 
         workflow.connect([
             (register, image_wf, [("image_to_template", "inputnode.image_to_template"),
                                   ("metrics", "inputnode.registration_metrics")]),
-            (independent, image_wf, [("brain_core", "inputnode.brain_core"),
-                                     ("metrics", "inputnode.brain_metrics")]),
+            (independent, image_wf, [("brain_core", "inputnode.brain_core")]),
+            (agreement, image_wf, [("metrics", "inputnode.brain_metrics")]),
         ])  # fmt:skip
     return workflow

@@ -151,10 +151,14 @@ def _add_impact(workflow, image, options, omp_nthreads: int) -> None:
             name="impact",
             mem_gb=2.0,
         )
+        # both registrations start from the defacing registration (it found the head already)
         workflow.connect([
+            (workflow.get_node("inputnode"), impact, [("image_to_template", "image_to_template")]),
             (deface, impact, [("out_file", "defaced")]),
             (impact, records, [("metrics", _part("impact"))]),
         ])  # fmt:skip
+        if workflow.get_node("coregister") is not None:
+            workflow.connect(workflow.get_node("coregister"), "image_to_reference", impact, "image_to_reference")
     else:
         setattr(records.inputs, _part("impact"), {})
     if not (options.impact == "freesurfer" and image.suffix == "T1w"):  # recon-all needs a T1w

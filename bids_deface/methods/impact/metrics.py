@@ -28,13 +28,12 @@ from bids_deface.methods.impact.pipeline import (
     BRAIN_REGION_MARGIN_MM,
     MODES,
     N4_GRID_MM,
-    TISSUE_ORDER,
     WorkingImages,
     center_of_mass_init,
-    kmeans_1d,
     prepare_images,
     process_pair,
 )
+from bids_deface.methods.impact.tissues import TISSUE_ORDER, kmeans_1d
 from bids_deface.methods.record import check_limits
 
 __all__ = [  # the pipeline's names stay importable from here
@@ -175,14 +174,14 @@ def _intensity_change_in_brain(images: WorkingImages, brain: np.ndarray) -> floa
     brain_native = (
         ants.resample_image_to_target(
             images.work_original.new_image_like(brain.astype(np.float32)),
-            images.native_original,
+            images.native.grid,
             interp_type="nearestNeighbor",
         ).numpy()
         > 0.5
     )
-    return overlap.max_abs_difference_in_mask(
-        images.native_original.numpy(), images.native_defaced.numpy(), brain_native
-    )
+    # overlap.max_abs_difference_in_mask over the changed voxels only (elsewhere it is 0)
+    inside = brain_native.ravel()[images.native.index]
+    return float(images.native.size[inside].max()) if inside.any() else 0.0
 
 
 def _timings(time_prepare: float, orig: dict, defc: dict, time_displacement: float) -> dict[str, float]:
@@ -207,6 +206,7 @@ def impact_metrics(
     seed: int = 42,
     resolution_mm: float | None = 2.0,
     contrast: str = "T1w",
+    initial: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Compare the processing of an original image and its defaced version.
 
@@ -226,6 +226,10 @@ def impact_metrics(
         Isotropic working resolution; ``None`` keeps the native grid.
     contrast : {"T1w", "T2w", "PDw", "FLAIR"}
         Names the tissue classes by intensity order.
+    initial : numpy.ndarray, optional
+        4x4 RAS matrix, image world -> template world (the defacing registration): both
+        registrations start from it and skip their whole-head stage
+        (:func:`~bids_deface.methods.impact.pipeline.process_pair`).
 
     Returns
     -------
@@ -245,7 +249,7 @@ def impact_metrics(
     images = prepare_images(original, defaced, template_head, template_brain_mask, resolution_mm)
     time_prepare = time.perf_counter() - start
 
-    orig, defc = process_pair(images, mode, seed, contrast)
+    orig, defc = process_pair(images, mode, seed, contrast, initial)
     metrics = _overlap_metrics(orig, defc, images.work_original)
 
     start = time.perf_counter()

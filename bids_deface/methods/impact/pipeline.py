@@ -8,7 +8,9 @@ identical settings and random seeds:
 3. registration of a head template to the image: affine ("fast"), then SyN ("full"),
    on a coarse pyramid (8 and 4 mm for the affine stage), refined with the metric
    restricted to the brain region, both images starting from the same translation
-   (centres of mass of the ORIGINAL image and of the template);
+   (centres of mass of the ORIGINAL image and of the template); or, given the defacing
+   registration (made on the original), both images start from it and only the
+   brain-region refinement runs;
 4. brain extraction: the template brain mask carried by that registration, refined by
    dropping voxels darker than 10 % of the robust maximum inside it (air, bone) and
    keeping the largest connected component with holes filled;
@@ -49,19 +51,12 @@ from typing import NamedTuple
 import nibabel as nib
 import numpy as np
 
-from bids_deface.methods.ants_bridge import ants_seed, nifti_to_ants
+from bids_deface.methods.ants_bridge import ants_seed, nifti_to_ants, write_ras_affine
+from bids_deface.methods.impact.tissues import brain_mask, segment
 
 LOGGER = logging.getLogger(__name__)
 
 MODES = ("fast", "full")
-
-#: Order of the three tissue classes (darkest first) per contrast.
-TISSUE_ORDER: dict[str, tuple[str, str, str]] = {
-    "T1w": ("csf", "gm", "wm"),
-    "T2w": ("wm", "gm", "csf"),
-    "PDw": ("wm", "gm", "csf"),
-    "FLAIR": ("csf", "wm", "gm"),
-}
 
 #: Voxel size (mm) at which N4 fits the bias field (a smooth field needs no more).
 N4_GRID_MM = 6.0
@@ -77,11 +72,22 @@ BRAIN_LEVELS_MM = (4.0, 2.0)
 BRAIN_REGION_MARGIN_MM = 2.0
 
 
-class WorkingImages(NamedTuple):
-    """The ANTs images of one comparison: native and working-grid pair, and the template."""
+class NativeChanges(NamedTuple):
+    """What defacing changed on the native grid: the voxels (flat indices) and by how much.
 
-    native_original: object
-    native_defaced: object
+    Kept instead of the two native images (4 bytes a voxel each, and 8 in the comparison):
+    ``grid`` is a uint8 image on the native grid, a resampling target.
+    """
+
+    grid: object
+    index: np.ndarray
+    size: np.ndarray
+
+
+class WorkingImages(NamedTuple):
+    """The ANTs images of one comparison: native changes, working-grid pair, and the template."""
+
+    native: NativeChanges
     work_original: object
     work_defaced: object
     template: object
@@ -124,9 +130,24 @@ def prepare_images(
     native_defaced = nifti_to_ants(defaced)
     work_original = _resample(native_original, resolution_mm)
     work_defaced = _resample(native_defaced, resolution_mm)
+    native = _native_changes(native_original, native_defaced)
+    del native_original, native_defaced
     template = _resample(nifti_to_ants(template_head), resolution_mm)
     template_brain = ants.resample_image_to_target(nifti_to_ants(template_brain_mask), template, interp_type="linear")
-    return WorkingImages(native_original, native_defaced, work_original, work_defaced, template, template_brain)
+    return WorkingImages(native, work_original, work_defaced, template, template_brain)
+
+
+def _native_changes(original, defaced) -> NativeChanges:
+    """The voxels whose value defacing changed, and the absolute change (float64) at each."""
+    import ants
+
+    a, b = original.numpy(), defaced.numpy()
+    index = np.flatnonzero(a != b)
+    size = np.abs(a.ravel()[index].astype(np.float64) - b.ravel()[index].astype(np.float64))
+    grid = ants.from_numpy(
+        np.zeros(a.shape, np.uint8), origin=original.origin, spacing=original.spacing, direction=original.direction
+    )
+    return NativeChanges(grid, index, size)
 
 
 # --------------------------------------------------------------------------- registration
@@ -188,7 +209,7 @@ def _brain_region(fixed, template_brain, transforms: list[str]):
     return ants.iMath((warped > 0.5).astype("float32"), "MD", radius)
 
 
-def _brain_affine(fixed, moving, transforms: list[str], region, metric: str) -> dict:
+def _brain_affine(fixed, moving, transforms: list[str], region, metric: str, iterations=(50, 25)) -> dict:
     """Stage 2: the same affine refined with the metric restricted to the brain region."""
     import ants
 
@@ -200,7 +221,7 @@ def _brain_affine(fixed, moving, transforms: list[str], region, metric: str) -> 
         mask=region,
         aff_metric=metric,
         aff_random_sampling_rate=0.1,
-        aff_iterations=(50, 25),
+        aff_iterations=iterations,
         aff_shrink_factors=_shrink_factors(fixed, BRAIN_LEVELS_MM),
         aff_smoothing_sigmas=(1, 0),
     )
@@ -227,7 +248,14 @@ def _syn_stage(fixed, moving, transforms: list[str], region) -> list[str]:
 
 
 def _register(
-    fixed, moving, mode: str, seed: int, initial: str, template_brain=None, metric: str = "mattes"
+    fixed,
+    moving,
+    mode: str,
+    seed: int,
+    initial: str,
+    template_brain=None,
+    metric: str = "mattes",
+    head_stage: bool = True,
 ) -> tuple[list[str], dict[str, float]]:
     """Register ``moving`` (template) to ``fixed`` (subject), deterministically.
 
@@ -240,15 +268,21 @@ def _register(
     every contrast: correlation with a T1w template is meaningless for other contrasts,
     and on T1w it let the missing face pull the registration (see the module notes).
 
+    ``head_stage=False``: ``initial`` (the defacing registration) has placed the head: no stage 1.
+
     Returns the forward transform list (maps subject points to template points, and the
     template image onto the subject grid) and the time per stage in seconds.
     """
     timings: dict[str, float] = {}
     start = time.perf_counter()
     with ants_seed(seed):
-        affine = _head_affine(fixed, moving, initial, metric)
-        region = _brain_region(fixed, template_brain, affine["fwdtransforms"])
-        affine = _brain_affine(fixed, moving, list(affine["fwdtransforms"]), region, metric)
+        head = [initial]
+        if head_stage:
+            head = list(_head_affine(fixed, moving, initial, metric)["fwdtransforms"])
+        region = _brain_region(fixed, template_brain, head)
+        # from the defacing registration the stage travels further: it gets the head stage's budget
+        iterations = (50, 25) if head_stage else (100, 50)
+        affine = _brain_affine(fixed, moving, head, region, metric, iterations)
         transforms = list(affine["fwdtransforms"])
         timings["time_registration_affine_s"] = time.perf_counter() - start
         if mode == "full":
@@ -258,73 +292,12 @@ def _register(
     return transforms, timings
 
 
-# --------------------------------------------------------------------------- brain and tissues
-
-
-def _brain_mask(image, warped_brain) -> np.ndarray:
-    """Refine a template brain mask carried onto ``image`` (both ANTs images).
-
-    Voxels of the warped mask (probability > 0.5) darker than 10 % of the 98th
-    percentile of intensities inside it are dropped; the largest connected component is
-    kept and its holes filled.
-    """
-    import ants
-
-    carried = warped_brain.numpy() > 0.5
-    if not carried.any():
-        raise RuntimeError("the template brain mask maps outside the image")
-    values = image.numpy()
-    threshold = 0.1 * float(np.percentile(values[carried], 98))
-    refined = image.new_image_like((carried & (values > threshold)).astype(np.float32))
-    refined = ants.iMath(refined, "GetLargestComponent")
-    refined = ants.iMath(refined, "FillHoles")
-    return refined.numpy() > 0.5
-
-
-def kmeans_1d(values: np.ndarray, k: int = 3, max_iter: int = 100) -> np.ndarray:
-    """Deterministic 1D k-means (Lloyd) of intensities; labels 0..k-1, darkest first.
-
-    Centres start at the quantiles ``(2i + 1) / 2k`` of the values, so the result depends
-    on the data only (no random initialisation).
-    """
-    values = np.asarray(values, dtype=np.float64).ravel()
-    if values.size < k:
-        raise ValueError(f"k-means needs at least {k} values; got {values.size}")
-    centres = np.quantile(values, (2 * np.arange(k) + 1) / (2 * k))
-    labels = np.zeros(values.size, dtype=np.int16)
-    for _ in range(max_iter):
-        bounds = (centres[1:] + centres[:-1]) / 2  # centres stay sorted
-        labels = np.searchsorted(bounds, values).astype(np.int16)
-        new = np.array([values[labels == j].mean() if np.any(labels == j) else centres[j] for j in range(k)])
-        if np.allclose(new, centres, rtol=0, atol=1e-9):
-            break
-        centres = new
-    return labels
-
-
-def _segment(image, brain: np.ndarray, contrast: str, mode: str) -> dict[str, np.ndarray]:
-    """Three tissue classes inside ``brain``, named by intensity order for ``contrast``.
-
-    "fast": deterministic 1D k-means of the intensities; "full": Atropos (k-means
-    initialisation, MRF smoothing 0.1, constant random seed ``-r 0``).
-    """
-    import ants
-
-    labels = np.zeros(brain.shape, dtype=np.int16)
-    if mode == "full":
-        mask = image.new_image_like(brain.astype(np.float32))
-        result = ants.atropos(a=image, x=mask, i="Kmeans[3]", m="[0.1,1x1x1]", c="[3,0]", r=0)
-        labels = result["segmentation"].numpy().round().astype(np.int16)
-    else:
-        labels[brain] = kmeans_1d(image.numpy()[brain], 3) + 1
-    names = TISSUE_ORDER[contrast]
-    return {name: labels == index + 1 for index, name in enumerate(names)}
-
-
 # --------------------------------------------------------------------------- one image, both images
 
 
-def _process(image, template, template_brain, mode: str, seed: int, contrast: str, initial: str) -> dict:
+def _process(
+    image, template, template_brain, mode: str, seed: int, contrast: str, initial: str, head_stage: bool = True
+) -> dict:
     """Run the structural mini-pipeline on one (working-grid) ANTs image."""
     import ants
 
@@ -339,16 +312,16 @@ def _process(image, template, template_brain, mode: str, seed: int, contrast: st
     )
     timings["time_n4_s"] = time.perf_counter() - start
 
-    transforms, reg_times = _register(corrected, template, mode, seed, initial, template_brain)
+    transforms, reg_times = _register(corrected, template, mode, seed, initial, template_brain, head_stage=head_stage)
     timings.update(reg_times)
 
     start = time.perf_counter()
     warped = ants.apply_transforms(corrected, template_brain, transforms, interpolator="linear")
-    brain = _brain_mask(corrected, warped)
+    brain = brain_mask(corrected, warped)
     timings["time_brain_extraction_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    tissues = _segment(corrected, brain, contrast, mode)
+    tissues = segment(corrected, brain, contrast, mode)
     timings["time_segmentation_s"] = time.perf_counter() - start
     return {
         "corrected": corrected.numpy(),
@@ -359,17 +332,26 @@ def _process(image, template, template_brain, mode: str, seed: int, contrast: st
     }
 
 
-def process_pair(images: WorkingImages, mode: str, seed: int, contrast: str) -> tuple[dict, dict]:
-    """:func:`_process` on the original, then the defaced image, from the ORIGINAL's start.
+def process_pair(
+    images: WorkingImages, mode: str, seed: int, contrast: str, initial: np.ndarray | None = None
+) -> tuple[dict, dict]:
+    """:func:`_process` on the original, then the defaced image, from one shared start.
 
-    Both registrations start from the translation between the centres of mass of the
-    original and of the template (see :func:`center_of_mass_init`), written to a temporary
-    directory removed on return (the registrations' own transform files stay with ANTs).
+    The start: ``initial`` (4x4 RAS, image world -> template world: the defacing
+    registration, made on the original), then only the brain-region stage runs (the
+    whole-head stage would find what it already found); else the centres of mass
+    (:func:`center_of_mass_init`) and both stages. It is written to a temporary directory.
     """
     runs = {}
     with tempfile.TemporaryDirectory(prefix="bids_deface_impact_") as tmp:
-        initial = center_of_mass_init(images.work_original, images.template, str(Path(tmp) / "init.mat"))
+        path = str(Path(tmp) / "init.mat")
+        if initial is None:
+            start = center_of_mass_init(images.work_original, images.template, path)
+        else:
+            start = write_ras_affine(initial, path)
         for name, work in (("original", images.work_original), ("defaced", images.work_defaced)):
             LOGGER.debug("impact: processing the %s image (%s mode)", name, mode)
-            runs[name] = _process(work, images.template, images.template_brain, mode, seed, contrast, initial)
+            runs[name] = _process(
+                work, images.template, images.template_brain, mode, seed, contrast, start, head_stage=initial is None
+            )
     return runs["original"], runs["defaced"]

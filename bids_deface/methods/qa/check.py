@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 import nibabel as nib
 import numpy as np
 
+from ..io import in_memory
 from .faces import DETECTORS, LANDMARK_FEATURES, detect_faces, landmark_features, max_confidence
 from .features import classify_features, face_check, feature_presence
-from .render import _render, surface_volume, view_axes, view_frame
+from .render import _render, head_mask, surface_volume, view_axes, view_frame
 from .skin import faces_left, untouched_skin
 
 LOGGER = logging.getLogger(__name__)
@@ -83,9 +84,9 @@ def _detection_summary(metrics: dict, views, seen: dict[str, set[str]], descript
     return out
 
 
-def _feature_check(original, defaced, features, labels) -> dict:
+def _feature_check(original, defaced, features, labels, mask=None) -> dict:
     """What skin of each facial feature survives, and the face check's verdict on it."""
-    fractions = feature_presence(original, defaced, features, labels)
+    fractions = feature_presence(original, defaced, features, labels, mask)
     classes = classify_features(fractions)
     out: dict = {}
     for name, fraction in fractions.items():
@@ -140,7 +141,10 @@ def face_qa(
     from .reid import descriptor_of
 
     start = time.monotonic()
-    surfaces = {"original": surface_volume(original), "defaced": surface_volume(defaced)}
+    # each image is read once, and the original's head mask made once (renders and features)
+    original, defaced = in_memory(original), in_memory(defaced)
+    mask = head_mask(original)
+    surfaces = {"original": surface_volume(original, mask), "defaced": surface_volume(defaced)}
     renders: dict[str, dict[str, np.ndarray]] = {"original": {}, "defaced": {}}
     metrics: dict = {}
     descriptors: dict[str, dict[str, list[float]]] = {"original": {}, "defaced": {}}
@@ -173,9 +177,10 @@ def face_qa(
         # what decides, per view: the best detection with two features on untouched skin
         metrics[f"face_on_skin_defaced_{view}"] = round(max((det.confidence for det, _ in on_skin), default=0.0), 3)
     metrics["time_qa_render_detect_s"] = round(time.monotonic() - start, 2)
+    del surfaces  # two soft head volumes (4 bytes a voxel each): not needed by the feature check
     metrics.update(_detection_summary(metrics, views, seen, descriptors))
     metrics.update(_skin_check(metrics, left, len(views), n_found))
     if features is not None:
-        metrics.update(_feature_check(original, defaced, features, labels))
+        metrics.update(_feature_check(original, defaced, features, labels, mask))
     metrics["time_qa_s"] = round(time.monotonic() - start, 2)
     return FaceQA(renders=renders, metrics=metrics, descriptors=descriptors)

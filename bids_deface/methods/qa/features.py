@@ -29,7 +29,7 @@ def _label_names(labels: dict) -> dict[str, int]:
     }
 
 
-def feature_presence(original, defaced, features_dseg, labels: dict) -> dict[str, float]:
+def feature_presence(original, defaced, features_dseg, labels: dict, mask=None) -> dict[str, float]:
     """Fraction of each facial feature's skin that is still there after defacing.
 
     A feature's *skin voxels* are its labelled voxels within :data:`SHELL_MM` of the
@@ -46,6 +46,9 @@ def feature_presence(original, defaced, features_dseg, labels: dict) -> dict[str
         Feature label map (image or array) on the same grid.
     labels
         ``{name: value}`` (or ``{value: name}``), e.g. ``{"eyes": 1, "nose": 2, ...}``.
+    mask
+        The original's :func:`~bids_deface.methods.qa.render.head_mask`, when the caller
+        has it already (computed here otherwise).
 
     Returns
     -------
@@ -53,27 +56,28 @@ def feature_presence(original, defaced, features_dseg, labels: dict) -> dict[str
         Feature name -> fraction in [0, 1]; NaN when the feature has no skin voxel in
         the image (outside the field of view).
     """
-    from scipy import ndimage
-
-    from ..volume import float_volume
+    from ..volume import erode, float_volume
     from .render import head_mask
 
-    orig = float_volume(original)
-    after = float_volume(defaced)
-    dseg = np.rint(_array(features_dseg)).astype(np.int32)
+    dseg = _array(features_dseg)
+    # integer labels as they are (rounding a uint8 map makes a float64 copy, 8 bytes a voxel)
+    dseg = dseg if np.issubdtype(dseg.dtype, np.integer) else np.rint(dseg).astype(np.int32)
     if dseg.ndim == 4:
         dseg = dseg[..., 0]
+    orig = float_volume(original)
+    after = float_volume(defaced)
     if not (orig.shape == after.shape == dseg.shape):
         raise ValueError(f"grids differ: original {orig.shape}, defaced {after.shape}, features {dseg.shape}")
-    mask = head_mask(original)
+    # the participant's own skin survives where the voxel is unchanged: a removed voxel is
+    # 0, a refaced one holds the template's face (which is there, but is not theirs)
+    still = (after == orig) & (orig != 0)
+    del orig, after  # two float volumes, not needed below
+    mask = head_mask(original) if mask is None else np.asarray(mask, dtype=bool)
     zooms = np.sqrt((original.affine[:3, :3] ** 2).sum(axis=0))
     depth = np.maximum(np.round(SHELL_MM / zooms).astype(int), 1)
     grid = np.ogrid[tuple(slice(-r, r + 1) for r in depth)]
     ball = sum((g / r) ** 2 for g, r in zip(grid, depth)) <= 1.0
-    shell = mask & ~ndimage.binary_erosion(mask, structure=ball)
-    # the participant's own skin survives where the voxel is unchanged: a removed voxel is
-    # 0, a refaced one holds the template's face (which is there, but is not theirs)
-    still = (after == orig) & (orig != 0)
+    shell = mask & ~erode(mask, ball)
     out = {}
     for name, value in _label_names(labels).items():
         skin = shell & (dseg == value)

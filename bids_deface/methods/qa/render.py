@@ -37,7 +37,8 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from ..volume import background_threshold, float_volume
+from ..volume import background_threshold, dilate, erode, fill_holes, float_volume
+from .silhouette import edge_points, ray_candidates
 
 LOGGER = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def head_mask(img: nib.Nifti1Image) -> np.ndarray:
     struct = _ellipsoid(radius)
     pad = radius.max() + 1
     padded = np.pad(mask, pad)
-    padded = ndimage.binary_closing(padded, structure=struct)
+    padded = erode(dilate(padded, struct), struct)  # a binary closing
     mask = padded[pad:-pad, pad:-pad, pad:-pad]
     mask = _fill_holes(mask, img.affine)
     LOGGER.debug("head mask: %d voxels (%.1f%%)", mask.sum(), 100 * mask.mean())
@@ -116,10 +117,10 @@ def _fill_holes(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
     sagittal slices would close the ring of brow, cheekbones and orbital rims and
     paint a plate over the eyes.
     """
-    mask = ndimage.binary_fill_holes(mask)
+    mask = fill_holes(mask)
     axis = int(np.argmax(np.abs(affine[2, :3]) / np.linalg.norm(affine[:3, :3], axis=0)))
     moved = np.moveaxis(mask, axis, 0)
-    filled = np.stack([ndimage.binary_fill_holes(s) for s in moved])
+    filled = np.stack([fill_holes(s) for s in moved])
     return np.moveaxis(filled, 0, axis)
 
 
@@ -166,7 +167,7 @@ def view_axes(
 
 def _surface_points(mask: np.ndarray, affine: np.ndarray, max_points: int = 200_000) -> np.ndarray:
     """World coordinates (N, 3) of the mask's boundary voxels, subsampled."""
-    edge = mask & ~ndimage.binary_erosion(mask)
+    edge = mask & ~erode(mask, ndimage.generate_binary_structure(3, 1))
     ijk = np.argwhere(edge)
     if len(ijk) > max_points:
         ijk = ijk[:: len(ijk) // max_points + 1]
@@ -223,24 +224,27 @@ class SurfaceVolume:
     def __init__(self, soft: np.ndarray, points: np.ndarray):
         self.soft = soft
         self.points = points
+        self.edges: dict = {}  # affine bytes -> silhouette.edge_points, made at the first render
 
 
 def surface_volume(img: nib.Nifti1Image, mask: np.ndarray | None = None) -> SurfaceVolume:
     """Prepare an image for rendering (see :class:`SurfaceVolume`)."""
-    data = float_volume(img)
+    # one full-size float volume at a time (a 1 mm head is 55 MB each): the mask first, and
+    # each step's input let go once the next one exists
     mask = head_mask(img) if mask is None else np.asarray(mask, dtype=bool)
+    data = float_volume(img)
     if mask.shape != data.shape:
         raise ValueError(f"mask shape {mask.shape} differs from image shape {data.shape}")
     zooms = np.sqrt((img.affine[:3, :3] ** 2).sum(axis=0))
     smooth = ndimage.gaussian_filter(data, sigma=np.clip(0.6 / zooms, 0.3, 1.0))
+    del data
     if not mask.any():
-        return SurfaceVolume(np.zeros(data.shape, np.float32), np.empty((0, 3)))
+        return SurfaceVolume(np.zeros(smooth.shape, np.float32), np.empty((0, 3)))
     threshold = skin_threshold(smooth)
-    inten = np.clip(smooth * (0.5 / threshold), 0.0, 1.0)
-    grow = ndimage.binary_dilation(mask, structure=_ellipsoid(np.maximum(np.round(1.0 / zooms), 1).astype(int)))
-    core = ndimage.binary_erosion(mask, structure=_ellipsoid(np.maximum(np.round(2.0 / zooms), 1).astype(int)))
-    soft = np.where(grow, inten, 0.0).astype(np.float32)
-    soft[core] = 1.0
+    soft = np.clip(smooth * (0.5 / threshold), 0.0, 1.0).astype(np.float32, copy=False)
+    del smooth
+    soft[~dilate(mask, _ellipsoid(np.maximum(np.round(1.0 / zooms), 1).astype(int)))] = 0.0
+    soft[erode(mask, _ellipsoid(np.maximum(np.round(2.0 / zooms), 1).astype(int)))] = 1.0
     soft = ndimage.gaussian_filter(soft, sigma=np.clip(0.5 / zooms, 0.25, 1.0))
     return SurfaceVolume(soft, _surface_points(mask, img.affine))
 
@@ -259,7 +263,11 @@ def _render(surface, affine, yaw_deg, pitch_deg, head_to_world, size, center_mm,
     front, back = depth_extent.max() + 3.0, depth_extent.min() - 3.0
     ncast = int(min(size, max(64, np.ceil(fov_mm / RAY_STEP_MM))))
     step = fov_mm / ncast
-    depth_map = _cast(surface.soft, affine, center_mm, toward, right, up, ncast, step, front, back)
+    key = np.asarray(affine, float).tobytes()
+    if key not in getattr(surface, "edges", {}):
+        surface.edges = {key: edge_points(surface.soft, affine)}
+    todo = ray_candidates(surface.edges[key], affine, center_mm, right, up, ncast, step)
+    depth_map = _cast(surface.soft, affine, center_mm, toward, right, up, ncast, step, front, back, todo)
     return _shade(depth_map, step, size)
 
 
@@ -273,11 +281,13 @@ def view_frame(points: np.ndarray, toward: np.ndarray, right: np.ndarray, up: np
     return centre, float(fov)
 
 
-def _cast(soft, affine, centre, toward, right, up, n, step, front, back) -> np.ndarray:
+def _cast(soft, affine, centre, toward, right, up, n, step, front, back, todo=None) -> np.ndarray:
     """Depth (mm, along ``toward`` from the centre) of the first surface hit per ray.
 
     Rays that miss the head are NaN. The mask is smoothed (about 1 mm) and linearly
-    interpolated, and the 0.5 crossing is located with sub-sample precision.
+    interpolated, and the 0.5 crossing is located with sub-sample precision. ``todo``
+    (n, n): the rays to cast (:func:`~bids_deface.methods.qa.silhouette.ray_candidates`);
+    the others are taken to miss.
     """
     offsets = (np.arange(n) - (n - 1) / 2) * step
     depths = np.arange(front, back, -RAY_STEP_MM)
@@ -290,7 +300,7 @@ def _cast(soft, affine, centre, toward, right, up, n, step, front, back) -> np.n
     hit = np.full((n, n), np.nan, dtype=np.float32)
     prev = np.zeros((n, n), dtype=np.float32)
     rows, cols = np.meshgrid(offsets, offsets, indexing="ij")
-    todo = np.ones((n, n), dtype=bool)
+    todo = np.ones((n, n), dtype=bool) if todo is None else np.array(todo, dtype=bool)
     slab = 16
     for start in range(0, len(depths), slab):
         idx = np.flatnonzero(todo)
