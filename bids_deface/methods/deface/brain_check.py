@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import nibabel as nib
 import numpy as np
 
-from ..volume import ball, erode
+from ..volume import ball, erode, fill_holes
 from .register import register_from_moments, resample_to
 
 #: Shrink the atlas brain mask by this much before counting removed voxels in it: the
@@ -94,15 +94,8 @@ def zeroed_from_outside(data: np.ndarray, fill: float = 0) -> np.ndarray:
     removal reaches the air). Tissue inside the skull never holds exactly the fill value all
     the way out to the air, so a voxel of a brain mask in this set was removed.
     """
-    labels, _ = ndi.label(np.asarray(data) == fill)
-    edge = np.zeros(labels.shape, dtype=bool)
-    for axis in range(labels.ndim):
-        index = [slice(None)] * labels.ndim
-        for end in (0, -1):
-            index[axis] = end
-            edge[tuple(index)] = True
-    outside = np.unique(labels[edge])
-    return np.isin(labels, outside[outside > 0])
+    zero = np.asarray(data) == fill
+    return zero & ~fill_holes(~zero)  # fill_holes adds the zeros that do not reach the edge
 
 
 def brain_removed_before(data: np.ndarray, core: np.ndarray) -> int:

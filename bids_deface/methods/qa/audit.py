@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import nibabel as nib
 import numpy as np
-from scipy import ndimage
 
+from ..volume import ball, dilate, erode
 from .check import FOUND, QA_VIEWS
 from .depth import depth_map, face_depth_skin, mask_surface, surface_in
 from .faces import DETECTORS, detect_faces, max_confidence
@@ -63,11 +63,7 @@ class FaceAudit:
 
 def template_skin(head_mask_tpl: np.ndarray, features: np.ndarray, zooms) -> np.ndarray:
     """The feature labels of a template restricted to its skin: within :data:`.features.SHELL_MM` of its surface."""
-    zooms = np.asarray(zooms[:3], dtype=float)
-    depth = np.maximum(np.round(SHELL_MM / zooms).astype(int), 1)
-    grid = np.ogrid[tuple(slice(-r, r + 1) for r in depth)]
-    ball = sum((g / r) ** 2 for g, r in zip(grid, depth)) <= 1.0
-    shell = head_mask_tpl & ~ndimage.binary_erosion(head_mask_tpl, structure=ball)
+    shell = head_mask_tpl & ~erode(head_mask_tpl, ball(SHELL_MM, zooms))
     return np.where(shell, np.rint(features), 0).astype(np.uint8)
 
 
@@ -75,12 +71,7 @@ def face_region(features: np.ndarray, zooms, labels: dict) -> np.ndarray:
     """Where a face is, on the template: its face's feature labels grown by :data:`FACE_REGION_MM`
     (into the air too: a face may stand out further than the template's)."""
     values = [value for name, value in _label_names(labels).items() if name in _FACE_LABELS]
-    face = np.isin(np.rint(features), values)
-    zooms = np.asarray(zooms[:3], dtype=float)
-    radius = np.maximum(np.round(FACE_REGION_MM / zooms).astype(int), 1)
-    grid = np.ogrid[tuple(slice(-r, r + 1) for r in radius)]
-    ball = sum((g / r) ** 2 for g, r in zip(grid, radius)) <= 1.0
-    return ndimage.binary_dilation(face, structure=ball)
+    return dilate(np.isin(np.rint(features), values), ball(FACE_REGION_MM, zooms))
 
 
 def feature_surface(
@@ -90,12 +81,11 @@ def feature_surface(
 
     NaN for a feature whose template skin is outside the field of view.
     """
-    distance = ndimage.distance_transform_edt(~head, sampling=np.asarray(zooms[:3], dtype=float))
+    near = dilate(head, ball(tolerance_mm, zooms))  # within tolerance_mm of the head
     out = {}
     for name, value in _label_names(labels).items():
         skin = skin_labels == value
-        n = int(skin.sum())
-        out[name] = float((distance[skin] <= tolerance_mm).mean()) if n else float("nan")
+        out[name] = float(near[skin].mean()) if skin.any() else float("nan")
     return out
 
 

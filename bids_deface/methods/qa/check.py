@@ -19,7 +19,7 @@ import numpy as np
 
 from ..io import in_memory
 from .faces import DETECTORS, LANDMARK_FEATURES, detect_faces, landmark_features, max_confidence
-from .features import classify_features, face_check, feature_presence
+from .features import feature_metrics, feature_presence
 from .render import _render, head_mask, surface_volume, view_axes, view_frame
 from .skin import faces_left, untouched_skin
 
@@ -86,18 +86,7 @@ def _detection_summary(metrics: dict, views, seen: dict[str, set[str]], descript
 
 def _feature_check(original, defaced, features, labels, mask=None) -> dict:
     """What skin of each facial feature survives, and the face check's verdict on it."""
-    fractions = feature_presence(original, defaced, features, labels, mask)
-    classes = classify_features(fractions)
-    out: dict = {}
-    for name, fraction in fractions.items():
-        out[f"feature_{name}_remaining"] = None if np.isnan(fraction) else round(float(fraction), 4)
-        out[f"feature_{name}"] = classes.get(name, "absent")
-    passed, reason = face_check(fractions)
-    out["check_face"] = bool(passed)
-    out["face_check_summary"] = reason
-    if not passed:
-        out["check_face_reason"] = f"face: {reason}"
-    return out
+    return feature_metrics(feature_presence(original, defaced, features, labels, mask))
 
 
 def _skin_check(metrics: dict, left: list[tuple], n_views: int, n_found: int) -> dict:
