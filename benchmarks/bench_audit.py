@@ -20,14 +20,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_participant import _tree_rss_mb  # noqa: E402
+from bench_participant import _measure  # noqa: E402
 
 
 def _link_dataset(src: Path, dst: Path, subjects: list[str]) -> None:
@@ -42,19 +40,14 @@ def _link_dataset(src: Path, dst: Path, subjects: list[str]) -> None:
 
 
 def _audit(bids: Path, out: Path, work: Path, extra: list[str]) -> tuple[float, float, int, list[str]]:
-    start = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bids_deface", str(bids), str(out), "audit", "-w", str(work), *extra],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    """Wall time, peak memory (PSS) and exit code of one audit, and its log's lines on what it checked."""
+    before = set(out.glob("logs/*.log"))
+    wall, _, code, _, pss = _measure(
+        [sys.executable, "-m", "bids_deface", str(bids), str(out), "audit", "-w", str(work), *extra]
     )
-    peak = 0.0
-    while proc.poll() is None:
-        peak = max(peak, _tree_rss_mb(proc.pid))
-        time.sleep(0.2)
-    lines = [line.rstrip() for line in proc.stderr.read().splitlines() if "image(s) to check" in line]
-    return time.monotonic() - start, peak, proc.returncode, lines
+    logs = sorted(set(out.glob("logs/*.log")) - before)
+    lines = [line for log in logs for line in log.read_text().splitlines() if "image(s) to check" in line]
+    return wall, pss, code, lines
 
 
 def main() -> None:

@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_participant import _tree_rss_mb  # noqa: E402
+from bench_participant import _measure  # noqa: E402
 from fault_kit import make_bids, small_head  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -44,18 +43,8 @@ SHARED = ROOT.parent / "shared" / "data"
 def _run(argv: list[str]) -> tuple[float, float, int]:
     """Wall time (s), peak memory of the process tree (MB), exit code of one bids-deface run."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    start = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bids_deface", *map(str, argv)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    peak = 0.0
-    while proc.poll() is None:
-        peak = max(peak, _tree_rss_mb(proc.pid))
-        time.sleep(0.2)
-    return time.monotonic() - start, peak, proc.returncode
+    wall, peak, code, _, _ = _measure([sys.executable, "-m", "bids_deface", *map(str, argv)], env=env)
+    return wall, peak, code
 
 
 def _labels(n: int) -> list[str]:

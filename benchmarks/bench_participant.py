@@ -75,7 +75,7 @@ def _tree_sample(pid: int, cpu: dict[int, float]) -> tuple[float, float]:
     return total / 1024.0, pss / 1024.0
 
 
-def _measure(*commands: list[str]) -> tuple[float, float, int, float, float]:
+def _measure(*commands: list[str], env: dict | None = None) -> tuple[float, float, int, float, float]:
     """Run commands one after the other: wall time, peak resident memory, exit code, CPU time, peak PSS.
 
     The nipype workers are grandchildren (a forkserver's children), which getrusage does not
@@ -86,7 +86,7 @@ def _measure(*commands: list[str]) -> tuple[float, float, int, float, float]:
     """
     start, peak, peak_pss, code, cpu = time.monotonic(), 0.0, 0.0, 0, {}
     for command in commands:
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         while proc.poll() is None:
             rss, pss = _tree_sample(proc.pid, cpu)
             peak, peak_pss = max(peak, rss), max(peak_pss, pss)
