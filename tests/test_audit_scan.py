@@ -129,6 +129,7 @@ def test_the_cache_follows_content_version_and_options(tmp_path):
     gallery.unlink()  # a fresh output folder (CI keeps only .cache): the outputs come back from the cache
     assert cache.get(key) == {"status": "pass"} and gallery.read_bytes() == b"png"
     assert AuditCache(out, WorkflowConfig(seed=7)).key(image) != key  # another option
+    assert cache.key(image, "sub-02/anat/sub-02_T1w.nii.gz") != key  # the same content elsewhere: its own record
     image.write_bytes(b"two")
     assert cache.key(image) != key  # another content
     cache.put("k2", {"status": "error"}, [])

@@ -17,20 +17,18 @@ from pathlib import Path
 from ..config import Config
 from ..derivatives import audit_gallery_path, metrics_path, write_dataset_description, write_json
 from ..layout import AnatImage, split_unavailable
-from ..methods.record import error_record
 from . import EXIT_FAILED, EXIT_OK, EXIT_REVIEW, EXIT_UNCHECKED, EXIT_USAGE, worst
 from .audit_cache import AuditCache
 from .crashes import read_crashes
 from .graph import run_workflow
 from .locks import ParticipantBusy, participant_locks
+from .participant import plan_participant_level, write_error_record
 
 LOGGER = logging.getLogger("bids_deface")
 
 
 def plan_audit_level(config: Config) -> tuple[list[AnatImage], list[tuple[AnatImage, str]]]:
     """The anatomical images to check, and those whose content cannot be read (DatasetError before any output)."""
-    from .participant import plan_participant_level
-
     _, plans = plan_participant_level(config)
     plans, unavailable = split_unavailable(plans)
     return [image for plan in plans for image in plan.images], unavailable
@@ -53,7 +51,7 @@ def _audit(config: Config, images: list[AnatImage], unavailable) -> int:
     write_dataset_description(ex.output_dir, ex.bids_dir)
     config.to_file(ex.log_dir / f"config_{ex.run_uuid}.json")
     cache = AuditCache(ex.output_dir, options)
-    keys = {image: cache.key(image.path) for image in images}
+    keys = {image: cache.key(image.path, image.relpath) for image in images}
     records: dict[AnatImage, dict] = {}
     for image in images:
         cached = cache.get(keys[image])
@@ -73,7 +71,7 @@ def _audit(config: Config, images: list[AnatImage], unavailable) -> int:
             if record.get("status") != "error":
                 cache.put(keys[image], record, _outputs(ex.output_dir, image))
     for image, reason in unavailable:
-        records[image] = _error(ex.output_dir, image, reason, stage="input")
+        records[image] = write_error_record(ex.output_dir, image, reason, stage="input", desc="audit")
     from ..methods.metadata.policy import ScrubPolicy
     from ..methods.metadata.scan import scan_dataset
     from ..reports.audit import write_audit_outputs
@@ -139,17 +137,6 @@ def _outputs(output_dir: Path, image: AnatImage) -> list[Path]:
     return [metrics_path(output_dir, image, desc="audit"), audit_gallery_path(output_dir, image)]
 
 
-def _error(output_dir: Path, image: AnatImage, reason: str, stage: str = "") -> dict:
-    record = error_record(image.relpath, reason, stage=stage)
-    record.update({"subject": image.subject, "session": image.session or "", "suffix": image.suffix, "mode": "audit"})
-    LOGGER.error("%s: %s", image.relpath, record["reason"])
-    try:
-        write_json(metrics_path(output_dir, image, desc="audit"), record)
-    except OSError as err:
-        LOGGER.error("%s: cannot write the error record (%s)", image.relpath, err)
-    return record
-
-
 def _account(images: list[AnatImage], output_dir: Path, crash_dir: Path, stopped: str | None) -> dict:
     """Every checked image's record: the graph's, or an error naming the step that failed."""
     crashes = read_crashes(crash_dir)
@@ -157,16 +144,18 @@ def _account(images: list[AnatImage], output_dir: Path, crash_dir: Path, stopped
     for image in images:
         crash = next((c for c in crashes if f"{image.key}_audit_wf" in c.node.split(".")), None)
         if crash is not None:
-            out[image] = _error(output_dir, image, crash.message, stage=crash.node.rsplit(".", 1)[-1])
+            out[image] = write_error_record(
+                output_dir, image, crash.message, stage=crash.node.rsplit(".", 1)[-1], desc="audit"
+            )
             continue
         path = metrics_path(output_dir, image, desc="audit")
         try:
             out[image] = json.loads(path.read_text())
         except FileNotFoundError:
             why = f"the workflow stopped before it ({stopped})" if stopped else "the run was interrupted"
-            out[image] = _error(output_dir, image, f"not checked ({why})")
+            out[image] = write_error_record(output_dir, image, f"not checked ({why})", desc="audit")
         except (OSError, json.JSONDecodeError) as err:
-            out[image] = _error(output_dir, image, f"{path}: unreadable record ({err})")
+            out[image] = write_error_record(output_dir, image, f"{path}: unreadable record ({err})", desc="audit")
     return out
 
 

@@ -1,8 +1,8 @@
 """The audit's cache: an image's answer is reused while its content, the app's version and the options are unchanged.
 
 An entry is filed under a key made of the image's content hash (for a git-annex file, the
-SHA-256 its annex key already holds: nothing is read), the app's version and the options
-that change a face check's result. It holds the image's record and a copy of its outputs
+SHA-256 its annex key already holds: nothing is read), its path in the dataset (a record
+names its source), the app's version and the options that change a face check's result. It holds the image's record and a copy of its outputs
 (the record and the render gallery), so a fresh output folder is filled from it. The cache
 lives in the output folder (``<output>/.cache/audit``): keep that folder between CI runs
 and a re-run checks only the images that changed.
@@ -63,8 +63,9 @@ class AuditCache:
         self.root = self.output_dir / CACHE_DIR
         self.options = options_key(options)
 
-    def key(self, path: Path) -> str:
-        return hashlib.sha256(f"{content_hash(path)}\0{self.options}".encode()).hexdigest()
+    def key(self, path: Path, relpath: str = "") -> str:
+        """The entry of a file's content at its place in the dataset (a record names its source)."""
+        return hashlib.sha256(f"{content_hash(path)}\0{relpath}\0{self.options}".encode()).hexdigest()
 
     def get(self, key: str) -> dict | None:
         """The cached record, its outputs put back where missing; None when absent or incomplete."""

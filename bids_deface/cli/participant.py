@@ -121,11 +121,15 @@ def _run_graph(config: Config, plans: list[SessionPlan], sidecars: dict, crash_d
     return run_workflow(config, workflow, crash_dir)
 
 
-def _error(output_dir: Path, image: AnatImage, reason: str, stage: str = "") -> dict:
-    """The error record of an image, written in place of any record it had."""
+def write_error_record(
+    output_dir: Path, image: AnatImage, reason: str, stage: str = "", *, desc: str = "deface"
+) -> dict:
+    """The error record of an image, written in place of any record it had (``desc-audit`` for an audit)."""
     record = error_record(image.relpath, reason, stage=stage)
     record.update({"subject": image.subject, "session": image.session or "", "suffix": image.suffix})
-    path = metrics_path(output_dir, image)
+    if desc == "audit":
+        record["mode"] = "audit"
+    path = metrics_path(output_dir, image, desc=desc)
     LOGGER.error("%s: %s", image.relpath, record["reason"])
     try:
         path.unlink(missing_ok=True)  # a record that says otherwise must not stay, even if this one cannot be written
@@ -163,7 +167,7 @@ def account_for_images(
     output it names is on disk. ``unavailable``: images taken out before the graph was built,
     with the reason. ``stopped``: why the workflow stopped before every step was tried.
     """
-    records = [_error(output_dir, image, reason, stage="input") for image, reason in unavailable]
+    records = [write_error_record(output_dir, image, reason, stage="input") for image, reason in unavailable]
     crashes = read_crashes(crash_dir)
     internal = stopped is not None
     for plan in plans:
@@ -172,7 +176,9 @@ def account_for_images(
             crash = _crash_for(crashes, plan, image)
             if crash is not None:
                 internal |= not crash.expected
-                records.append(_error(output_dir, image, crash.message, stage=crash.node.rsplit(".", 1)[-1]))
+                records.append(
+                    write_error_record(output_dir, image, crash.message, stage=crash.node.rsplit(".", 1)[-1])
+                )
                 continue
             try:
                 record = json.loads(path.read_text())
@@ -182,14 +188,14 @@ def account_for_images(
                     if stopped
                     else "an earlier step failed or the run was interrupted"
                 )
-                records.append(_error(output_dir, image, f"not processed ({why})"))
+                records.append(write_error_record(output_dir, image, f"not processed ({why})"))
                 continue
             except (OSError, json.JSONDecodeError) as err:
-                records.append(_error(output_dir, image, f"{path}: unreadable metrics record ({err})"))
+                records.append(write_error_record(output_dir, image, f"{path}: unreadable metrics record ({err})"))
                 continue
             missing = [p for p in image_outputs(output_dir, image) if not p.is_file()]
             if missing and record.get("status") != "error":
-                record = _error(
+                record = write_error_record(
                     output_dir, image, f"output not written: {', '.join(map(str, missing))}", stage="outputs"
                 )
             records.append(record)
