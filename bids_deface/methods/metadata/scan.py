@@ -33,11 +33,11 @@ from . import catalog
 from .dates import find_dates
 from .freetext import EMAIL, find_patterns, redact_text
 from .nifti import gzip_names, scrub_nifti
-from .policy import IDENTIFYING, ScrubPolicy
+from .policy import IDENTIFYING, ScrubPolicy, default_action
 from .schema import is_known_suffix
 from .sidecar import scrub_sidecar_fields
 from .tabular import scrub_table, table_kind
-from .writer import _DESCRIPTION_AS_IS, missing_reason
+from .writer import DESCRIPTION_AS_IS, documented_columns, missing_reason
 
 SEVERITIES = ("note", "review", "fail", "error")
 _ENTITY = re.compile(r"(?:^|[/_])([a-zA-Z]+)-([a-zA-Z0-9]+)")
@@ -136,24 +136,14 @@ def _sidecar(root: Path, rel: str, policy: ScrubPolicy) -> list[Finding]:
 
 
 def _identifying_why(name: str) -> str:
-    from .policy import default_action
-
     top = name.split(".", 1)[0].split("[", 1)[0]
     return "a date" if default_action(top) == "date" else "identifying (scrubbing policy)"
 
 
 def _table(root: Path, rel: str, policy: ScrubPolicy) -> list[Finding]:
     kind = table_kind(rel) or "phenotype"
-    documented = set()
-    for candidate in (rel[:-4] + ".json", f"{kind}.json"):
-        path = root / candidate
-        if path.is_file():
-            try:
-                content = json.loads(path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError:
-                continue
-            documented |= set(content) if isinstance(content, dict) else set()
-    result = scrub_table((root / rel).read_text(encoding="utf-8"), policy, kind=kind, documented=frozenset(documented))
+    documented = documented_columns(root, rel, kind)
+    result = scrub_table((root / rel).read_text(encoding="utf-8"), policy, kind=kind, documented=documented)
     return [
         Finding(rel, column, f"{kind} column", "identifying (scrubbing policy)")
         if why == IDENTIFYING
@@ -204,7 +194,7 @@ def _description(root: Path, rel: str, policy: ScrubPolicy) -> list[Finding]:
             if isinstance(value, list)
             else []
         )
-        if key in _DESCRIPTION_AS_IS:
+        if key in DESCRIPTION_AS_IS:
             if key == "Authors" and value:
                 out.append(
                     Finding(rel, key, "dataset description", "the dataset's authors, published on purpose", "note")

@@ -29,7 +29,7 @@ from .tabular import scrub_dictionary, scrub_table, table_kind
 LOGGER = logging.getLogger(__name__)
 
 #: dataset_description.json fields copied as they are (the rest is redacted as free text).
-_DESCRIPTION_AS_IS = (
+DESCRIPTION_AS_IS = (
     "Name",
     "BIDSVersion",
     "DatasetType",
@@ -57,6 +57,21 @@ def missing_reason(path: Path) -> str:
     if "annex/objects" in target:
         return f"{path}: annexed content not present (run `datalad get {path}` or `git annex get`)"
     return f"{path}: broken symlink to {target}" if target else f"{path}: not readable"
+
+
+def documented_columns(root: Path, rel: str, kind: str) -> frozenset[str]:
+    """The columns a table's JSON data dictionary describes (its own, or the inherited one of its kind)."""
+    names = set()
+    for candidate in (rel[:-4] + ".json", f"{kind}.json"):
+        path = root / candidate
+        if path.is_file():
+            try:
+                content = json.loads(path.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                LOGGER.warning("%s: unreadable data dictionary (%s)", path, err)
+                continue
+            names |= set(content) if isinstance(content, dict) else set()
+    return frozenset(names)
 
 
 class ReleaseWriter:
@@ -96,7 +111,7 @@ class ReleaseWriter:
 
     def table(self, rel: str) -> None:
         kind = table_kind(rel) or "phenotype"
-        documented = self._documented_columns(rel, kind)
+        documented = documented_columns(self.bids_dir, rel, kind)
         result = scrub_table(
             (self.bids_dir / rel).read_text(encoding="utf-8"), self.policy, kind=kind, documented=documented
         )
@@ -109,17 +124,6 @@ class ReleaseWriter:
         self._note_kept(rel, [c for c in header if self.policy.keeps(c)], "--keep-field")
         self._note_kept(rel, extra, "documented in the table's JSON data dictionary")
         write_text(self.out / rel, result.text)
-
-    def _documented_columns(self, rel: str, kind: str) -> frozenset[str]:
-        names = set()
-        for candidate in (rel[:-4] + ".json", f"{kind}.json"):
-            path = self.bids_dir / candidate
-            if path.is_file():
-                try:
-                    names |= set(json.loads(path.read_text(encoding="utf-8")))
-                except (json.JSONDecodeError, UnicodeDecodeError) as err:
-                    LOGGER.warning("%s: unreadable data dictionary (%s)", path, err)
-        return frozenset(names)
 
     def dictionary(self, rel: str) -> None:
         content = json.loads((self.bids_dir / rel).read_text(encoding="utf-8"))
@@ -164,10 +168,10 @@ class ReleaseWriter:
             raise ValueError(f"{path}: not a readable dataset description ({err})") from err
         known = self._known()
         for key, value in list(description.items()):
-            if isinstance(value, str) and key not in _DESCRIPTION_AS_IS:
+            if isinstance(value, str) and key not in DESCRIPTION_AS_IS:
                 description[key], done = redact_text(value, known, shift_days=self.policy.shift_days)
                 self._record_redactions(f"dataset_description.json: {key}", done)
-            elif isinstance(value, list) and key not in _DESCRIPTION_AS_IS:
+            elif isinstance(value, list) and key not in DESCRIPTION_AS_IS:
                 redacted = [
                     redact_text(v, known, shift_days=self.policy.shift_days) if isinstance(v, str) else (v, None)
                     for v in value
