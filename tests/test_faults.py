@@ -345,3 +345,14 @@ def test_a_full_or_read_only_disk_in_a_step_is_an_error_of_the_image_not_a_bug(t
     assert crash("OSError: [Errno 30] Read-only file system: '/out/x'").expected
     assert not crash("OSError: [Errno 2] No such file or directory: '/x'").expected
     assert not crash("ValueError: [Errno 28] made up").expected
+
+
+def test_a_record_names_the_registration_when_both_registrations_stop_on_a_bad_input():
+    from bids_deface.cli.crashes import Crash, first_crash
+
+    brain = Crash("wf.sub_01_wf.sub_01_wf.independent_brain", "ValueError", "x.nii.gz: the image is empty")
+    register = Crash("wf.sub_01_wf.sub_01_wf.register_template", "ValueError", "x.nii.gz: the image is empty")
+    sink = Crash("wf.sub_01_wf.sub_01_T1w_wf.ds_mask", "OSError", "No space left on device")
+    assert first_crash([brain, register]) is register  # whichever crash file was written first
+    assert first_crash([sink, brain]) is sink  # otherwise the earliest
+    assert first_crash([]) is None

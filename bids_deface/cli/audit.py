@@ -19,7 +19,7 @@ from ..derivatives import audit_gallery_path, metrics_path, write_dataset_descri
 from ..layout import AnatImage, split_unavailable
 from . import EXIT_FAILED, EXIT_OK, EXIT_REVIEW, EXIT_UNCHECKED, EXIT_USAGE, worst
 from .audit_cache import AuditCache
-from .crashes import read_crashes
+from .crashes import first_crash, read_crashes
 from .graph import run_workflow
 from .locks import ParticipantBusy, participant_locks
 from .participant import plan_participant_level, write_error_record
@@ -142,7 +142,7 @@ def _account(images: list[AnatImage], output_dir: Path, crash_dir: Path, stopped
     crashes = read_crashes(crash_dir)
     out = {}
     for image in images:
-        crash = next((c for c in crashes if f"{image.key}_audit_wf" in c.node.split(".")), None)
+        crash = first_crash([c for c in crashes if f"{image.key}_audit_wf" in c.node.split(".")])
         if crash is not None:
             out[image] = write_error_record(
                 output_dir, image, crash.message, stage=crash.node.rsplit(".", 1)[-1], desc="audit"

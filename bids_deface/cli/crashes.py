@@ -46,3 +46,21 @@ def read_crashes(crash_dir: Path) -> list[Crash]:
     if not crash_dir.is_dir():
         return []
     return [read_crash(p) for p in sorted(crash_dir.glob("crash-*.txt"))]
+
+
+#: When several steps of an image failed (the template registration and the independent brain
+#: registration run side by side, and both stop on a bad input), the one the record names.
+FIRST_STEPS = ("register_template", "coregister")
+
+
+def first_crash(crashes: list[Crash]) -> Crash | None:
+    """The crash a record names: a registration's first (it fails for the input's own reason), else the earliest.
+
+    ``crashes`` in the order they happened (:func:`read_crashes`: crash files sort by time).
+    """
+
+    def rank(item: tuple[int, Crash]) -> tuple[int, int]:
+        step = item[1].node.rsplit(".", 1)[-1]
+        return (FIRST_STEPS.index(step) if step in FIRST_STEPS else len(FIRST_STEPS), item[0])
+
+    return min(enumerate(crashes), key=rank, default=(None, None))[1]

@@ -12,7 +12,7 @@ from ..derivatives import image_outputs, metrics_path, write_dataset_description
 from ..layout import AnatImage, SessionPlan, collect_sessions, index_dataset, split_unavailable
 from ..methods.record import error_record, tally
 from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_USAGE, gate_code, worst
-from .crashes import Crash, read_crashes
+from .crashes import Crash, first_crash, read_crashes
 from .graph import run_workflow
 from .locks import ParticipantBusy, participant_locks
 
@@ -149,7 +149,7 @@ def _crash_for(crashes: list[Crash], plan: SessionPlan, image: AnatImage) -> Cra
             if f"{plan.key}_wf" in c.node.split(".")
             and not any(f"{i.key}_wf" in c.node.split(".") for i in plan.images)
         ]
-    return reasons[0] if reasons else None
+    return first_crash(reasons)
 
 
 def account_for_images(
