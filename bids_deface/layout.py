@@ -33,6 +33,11 @@ class AnatImage:
     entities: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
+    def identity(self) -> dict:
+        """The fields every record of this image carries."""
+        return {"subject": self.subject, "session": self.session or "", "suffix": self.suffix}
+
+    @property
     def key(self) -> str:
         """A unique, identifier-safe name (used for nipype node names)."""
         stem = self.relpath.split("/")[-1].split(".")[0]

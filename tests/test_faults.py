@@ -14,7 +14,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 from cli_run import run_logged, usage_error
+from fault_kit import finish, start
 from guarantees import outcome
 from phantoms import template_head
 
@@ -147,25 +147,7 @@ def _alive(pid: int) -> bool:
 
 
 def _start(bids, root, *extra):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    log = open(root / "run.log", "w")  # noqa: SIM115 - closed by _finish
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bids_deface.cli.run",
-            str(bids),
-            str(root / "out"),
-            "participant",
-            *_args(root, *extra),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    proc.log = log
-    return proc
+    return start([bids, root / "out", "participant", *_args(root, *extra)], root / "run.log")
 
 
 def _worker_running(proc, node: str, timeout: float = 240.0) -> tuple[int, str]:
@@ -180,20 +162,8 @@ def _worker_running(proc, node: str, timeout: float = 240.0) -> tuple[int, str]:
             if cwd.endswith(f"/{node}"):
                 return pid, cwd
         time.sleep(0.2)
-    _finish(proc, 1)
+    finish(proc, 1)
     pytest.fail(f"no worker ran {node} (exit {proc.returncode}): {Path(proc.log.name).read_text()[-3000:]}")
-
-
-def _finish(proc, timeout: float) -> str:
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # our own run's process group
-        proc.wait()
-        pytest.fail(f"the run hung for {timeout:.0f} s")
-    finally:
-        proc.log.close()
-    return Path(proc.log.name).read_text()
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +175,7 @@ def killed_worker(tmp_path_factory):
     pid, cwd = _worker_running(proc, "register_template")
     victim = re.search(r"sub_(\d+)_wf", cwd).group(1)
     os.kill(pid, signal.SIGKILL)
-    log = _finish(proc, HANG)
+    log = finish(proc, HANG)
     return {"out": root / "out", "code": proc.returncode, "log": log, "victim": victim}
 
 
@@ -236,7 +206,7 @@ def test_workers_die_with_the_main_process(tmp_path):
     family = _descendants(proc.pid)
     assert worker in family and len(family) >= 2  # the forkserver and the worker at least
     os.kill(proc.pid, signal.SIGKILL)
-    _finish(proc, 30)
+    finish(proc, 30)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and any(_alive(p) for p in family):
         time.sleep(0.2)

@@ -126,7 +126,7 @@ def write_error_record(
 ) -> dict:
     """The error record of an image, written in place of any record it had (``desc-audit`` for an audit)."""
     record = error_record(image.relpath, reason, stage=stage)
-    record.update({"subject": image.subject, "session": image.session or "", "suffix": image.suffix})
+    record.update(image.identity)
     if desc == "audit":
         record["mode"] = "audit"
     path = metrics_path(output_dir, image, desc=desc)

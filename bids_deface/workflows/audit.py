@@ -68,12 +68,7 @@ def init_audit_image_wf(*, image, output_dir: str, options, name: str | None = N
         WriteMetrics(
             source_file=str(image.path),
             source_relpath=image.relpath,
-            extra={
-                "subject": image.subject,
-                "session": image.session or "",
-                "suffix": image.suffix,
-                "mode": "audit",
-            },
+            extra={**image.identity, "mode": "audit"},
         ),
         name="metrics",
     )

@@ -70,9 +70,7 @@ def init_deface_image_wf(
             source_file=str(image.path),
             source_relpath=image.relpath,
             extra={
-                "subject": image.subject,
-                "session": image.session or "",
-                "suffix": image.suffix,
+                **image.identity,
                 "reference_file": reference.relpath,
                 "is_reference": image == reference,
             },
