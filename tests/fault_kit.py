@@ -168,7 +168,8 @@ def finish(proc: subprocess.Popen, timeout: float = 300.0) -> str:
     return Path(proc.log.name).read_text()
 
 
-def _family(pid: int) -> list[int]:
+def family(pid: int) -> list[int]:
+    """``pid`` and every process descended from it (Linux /proc)."""
     ppids = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -191,7 +192,7 @@ def kill_when(proc: subprocess.Popen, seen, timeout: float = 240.0, every: float
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         cwds = []
-        for pid in _family(proc.pid):
+        for pid in family(proc.pid):
             try:
                 cwds.append(os.readlink(f"/proc/{pid}/cwd"))
             except OSError:

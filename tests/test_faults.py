@@ -21,7 +21,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 from cli_run import run_logged, usage_error
-from fault_kit import finish, start
+from fault_kit import family, finish, start
 from guarantees import outcome
 from phantoms import template_head
 
@@ -118,25 +118,8 @@ ROOT = Path(__file__).resolve().parents[1]
 HANG = 300  # seconds; the runs below take well under a minute after the kill
 
 
-def _ppids() -> dict[int, int]:
-    ppids = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        ppids[int(stat.parent.name)] = int(text.rsplit(")", 1)[1].split()[1])
-    return ppids
-
-
 def _descendants(pid: int) -> list[int]:
-    ppids, found, todo = _ppids(), [], [pid]
-    while todo:
-        parent = todo.pop()
-        children = [p for p, pp in ppids.items() if pp == parent]
-        found += children
-        todo += children
-    return found
+    return family(pid)[1:]
 
 
 def _alive(pid: int) -> bool:
