@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, isdefined, traits
+from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, traits
 
 from ..config import DEFAULTS
 from .deface import ANTsInputSpec, ants_threads
@@ -15,11 +15,6 @@ from .deface import ANTsInputSpec, ants_threads
 
 class _IndependentBrainInputSpec(ANTsInputSpec):
     in_file = File(exists=True, mandatory=True, desc="the session's reference image")
-    image_to_template = File(
-        exists=True,
-        desc="the defacing registration (reference -> template), to compare here; without it, "
-        "the comparison is :class:`BrainAgreement`'s (so that both registrations run at once)",
-    )
     template = traits.Str(DEFAULTS.template, usedefault=True)
 
 
@@ -30,7 +25,7 @@ class _IndependentBrainOutputSpec(TraitedSpec):
 
 
 class IndependentBrain(SimpleInterface):
-    """Register a second atlas to the reference by a second route; compare with the defacing registration."""
+    """Register a second atlas to the reference by a second route (:class:`BrainAgreement` compares the two)."""
 
     input_spec = _IndependentBrainInputSpec
     output_spec = _IndependentBrainOutputSpec
@@ -56,22 +51,8 @@ class IndependentBrain(SimpleInterface):
             "brain_check_margin_mm": BRAIN_MARGIN_MM,
             "time_brain_independent_s": round(time.monotonic() - start, 2),
         }
-        if isdefined(self.inputs.image_to_template):
-            metrics = agreement_metrics(metrics, self.inputs.image_to_template, brain.image_to_atlas, atlas)
         self._results["metrics"] = metrics
         return runtime
-
-
-def agreement_metrics(metrics: dict, image_to_template: str, image_to_atlas: np.ndarray, atlas) -> dict:
-    """``metrics`` with how far apart the two registrations put the brain (and a review when too far)."""
-    from ..methods.deface.brain_check import disagreement_review, registration_disagreement_mm
-
-    disagreement = registration_disagreement_mm(np.loadtxt(image_to_template), image_to_atlas, atlas)
-    out = {**metrics, "registration_disagreement_mm": round(disagreement, 2)}
-    review = disagreement_review(disagreement)
-    if review:
-        out["review_registration_agreement"] = review
-    return out
 
 
 class _BrainAgreementInputSpec(BaseInterfaceInputSpec):
@@ -93,11 +74,18 @@ class BrainAgreement(SimpleInterface):
 
     def _run_interface(self, runtime):
         from ..data.atlas import get_brain_atlas
+        from ..methods.deface.brain_check import disagreement_review, registration_disagreement_mm
 
-        atlas = get_brain_atlas(self.inputs.template)
-        self._results["metrics"] = agreement_metrics(
-            dict(self.inputs.metrics), self.inputs.image_to_template, np.loadtxt(self.inputs.image_to_atlas), atlas
+        disagreement = registration_disagreement_mm(
+            np.loadtxt(self.inputs.image_to_template),
+            np.loadtxt(self.inputs.image_to_atlas),
+            get_brain_atlas(self.inputs.template),
         )
+        metrics = {**self.inputs.metrics, "registration_disagreement_mm": round(disagreement, 2)}
+        review = disagreement_review(disagreement)
+        if review:
+            metrics["review_registration_agreement"] = review
+        self._results["metrics"] = metrics
         return runtime
 
 

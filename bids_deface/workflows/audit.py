@@ -7,10 +7,9 @@ from nipype.pipeline import engine as pe
 
 from ..interfaces.audit import AuditBrain, AuditFace
 from ..interfaces.bids import DerivativesDataSink
-from ..interfaces.brain import IndependentBrain
-from ..interfaces.deface import RegisterTemplate
 from ..interfaces.metrics import WriteMetrics
 from ..interfaces.reports import RenderGallery
+from .registration import add_registrations
 
 #: The inputs of the ``records`` merge node, in the order the record is assembled.
 AUDIT_RECORD_PARTS = ("registration", "brain", "brain_removed", "face")
@@ -45,22 +44,7 @@ def init_audit_image_wf(*, image, output_dir: str, options, name: str | None = N
     beside the image's place in the dataset, and the render gallery in ``figures/``.
     """
     workflow = pe.Workflow(name=name or f"{image.key}_audit_wf")
-    register = pe.Node(
-        RegisterTemplate(
-            in_file=str(image.path),
-            template=options.template,
-            resolution_mm=options.registration_resolution_mm,
-            seed=options.seed,
-            num_threads=1,
-        ),
-        name="register_template",
-        mem_gb=1.5,
-    )
-    independent = pe.Node(
-        IndependentBrain(in_file=str(image.path), template=options.template, seed=options.seed),
-        name="independent_brain",
-        mem_gb=1.0,
-    )
+    register, independent, agreement = add_registrations(workflow, in_file=str(image.path), options=options)
     brain = pe.Node(AuditBrain(in_file=str(image.path)), name="audit_brain", mem_gb=1.0)
     face = pe.Node(AuditFace(in_file=str(image.path), template=options.template), name="audit_face", mem_gb=1.5)
     records = pe.Node(niu.Merge(len(AUDIT_RECORD_PARTS)), name="records", run_without_submitting=True)
@@ -82,10 +66,9 @@ def init_audit_image_wf(*, image, output_dir: str, options, name: str | None = N
     }
     ds = {key: pe.Node(sink, name=f"ds_{key}", run_without_submitting=True) for key, sink in sinks.items()}
     workflow.connect([
-        (register, independent, [("image_to_template", "image_to_template")]),
         (register, face, [("image_to_template", "image_to_template")]),
         (register, records, [("metrics", "in1")]),
-        (independent, records, [("metrics", "in2")]),
+        (agreement, records, [("metrics", "in2")]),
         (independent, brain, [("brain_core", "brain_core")]),
         (brain, records, [("metrics", "in3")]),
         (face, records, [("metrics", "in4")]),

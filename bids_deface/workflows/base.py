@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from nipype.pipeline import engine as pe
 
-from ..interfaces.brain import BrainAgreement, IndependentBrain
-from ..interfaces.deface import RegisterTemplate
 from .deface import init_deface_image_wf
+from .registration import add_registrations
 
 
 def init_bids_deface_wf(
@@ -73,29 +72,7 @@ def init_session_wf(*, plan, output_dir, options, sidecars, omp_nthreads: int = 
     the same co-registration, and the two registrations are compared.
     """
     workflow = pe.Workflow(name=name)
-    register = pe.Node(
-        RegisterTemplate(
-            in_file=str(plan.reference.path),
-            template=options.template,
-            resolution_mm=options.registration_resolution_mm,
-            seed=options.seed,
-            num_threads=1,  # multithreaded ANTs sampling is not reproducible; these are small images
-        ),
-        name="register_template",
-        mem_gb=1.5,
-    )
-    independent = pe.Node(
-        IndependentBrain(in_file=str(plan.reference.path), template=options.template, seed=options.seed),
-        name="independent_brain",
-        mem_gb=1.0,
-    )
-    # the two registrations run at once; only their comparison waits for both
-    # a worker's step: the comparison imports ANTs, which the scheduling process never loads
-    agreement = pe.Node(BrainAgreement(template=options.template), name="brain_agreement")
-    workflow.connect([
-        (register, agreement, [("image_to_template", "image_to_template")]),
-        (independent, agreement, [("image_to_atlas", "image_to_atlas"), ("metrics", "metrics")]),
-    ])  # fmt:skip
+    register, independent, agreement = add_registrations(workflow, in_file=str(plan.reference.path), options=options)
     for image in plan.images:
         image_wf = init_deface_image_wf(
             image=image,
