@@ -94,8 +94,9 @@ def test_the_face_region_holds_the_face_not_the_side_of_the_head(head):
 
     for yaw, name, expected in ((0.0, "nose", True), (90.0, "ear_right", False)):
         centre, fov = view_frame(surface.points, *view_axes(yaw))
-        skin = face_skin(surface, surface, region, img.affine, yaw, centre, fov, size)
-        everywhere = face_skin(surface, surface, None, img.affine, yaw, centre, fov, size)
+        head_depth = depth_map(surface, img.affine, yaw, centre, fov, size)
+        skin = face_skin(head_depth, surface, region, img.affine, yaw, centre, fov)
+        everywhere = face_skin(head_depth, surface, None, img.affine, yaw, centre, fov)
         row, col = _pixel(centroid(name), yaw, centre, fov, size)
         assert everywhere[row, col], name  # the template's own skin: at depth 0 everywhere
         assert skin[row - 3 : row + 4, col - 3 : col + 4].mean() > 0.5 if expected else not skin[row, col], name

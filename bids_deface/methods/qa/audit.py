@@ -31,12 +31,12 @@ from dataclasses import dataclass
 import nibabel as nib
 import numpy as np
 
-from ..volume import ball, dilate, erode
+from ..volume import ball, dilate
 from .check import FOUND, QA_VIEWS
-from .depth import depth_map, face_depth_skin, mask_surface, surface_in
+from .depth import depth_map, face_depth_skin, mask_surface, surface_in, to_picture
 from .faces import DETECTORS, detect_faces, max_confidence
-from .features import SHELL_MM, _label_names, feature_metrics
-from .render import _render, head_mask, surface_volume, view_axes, view_frame
+from .features import _label_names, feature_metrics, skin_shell
+from .render import _shade, cast_view, head_mask, ray_grid, surface_volume, view_axes, view_frame
 from .skin import faces_left
 
 #: The face region: the template's eyes, nose, mouth, chin and cheeks, grown by this much (mm).
@@ -64,8 +64,7 @@ class FaceAudit:
 
 def template_skin(head_mask_tpl: np.ndarray, features: np.ndarray, zooms) -> np.ndarray:
     """The feature labels of a template restricted to its skin: within :data:`.features.SHELL_MM` of its surface."""
-    shell = head_mask_tpl & ~erode(head_mask_tpl, ball(SHELL_MM, zooms))
-    return np.where(shell, np.rint(features), 0).astype(np.uint8)
+    return np.where(skin_shell(head_mask_tpl, zooms), np.rint(features), 0).astype(np.uint8)
 
 
 def face_region(features: np.ndarray, zooms, labels: dict) -> np.ndarray:
@@ -110,13 +109,14 @@ def _detector_metrics(left: list[tuple], n_found: int) -> dict:
     return out
 
 
-def face_skin(surface, template, region, affine, yaw: float, centre, fov: float, size: int) -> np.ndarray:
+def face_skin(head_depth, template, region, affine, yaw: float, centre, fov: float) -> np.ndarray:
     """The pixels of one view where a face's skin would be (see the module docstring).
 
-    ``surface`` and ``template`` are the :class:`~.render.SurfaceVolume` of the head and of the
-    template's head, ``region`` the template's face region (or None: anywhere), on the image's grid.
+    ``head_depth`` is the head's depth map at picture size (:func:`.depth.depth_map`),
+    ``template`` the :class:`~.render.SurfaceVolume` of the template's head and ``region`` its
+    face region (or None: anywhere), on the image's grid.
     """
-    head_depth = depth_map(surface, affine, yaw, centre, fov, size)
+    size = head_depth.shape[0]
     skin = face_depth_skin(head_depth, depth_map(template, affine, yaw, centre, fov, size))
     if region is not None:
         skin &= surface_in(region, affine, head_depth, yaw, centre, fov)
@@ -156,8 +156,10 @@ def audit_face(
     metrics: dict = {}
     left, n_found, seen = [], 0, 0
     for view, yaw in views.items():
-        centre, fov = view_frame(surface.points, *view_axes(yaw, 0.0, None))
-        picture = _render(surface, img.affine, yaw, 0.0, None, size, centre, fov)
+        axes = view_axes(yaw, 0.0, None)
+        centre, fov = view_frame(surface.points, *axes)
+        rays = cast_view(surface, img.affine, axes, size, centre, fov)  # cast once: the picture and the skin
+        picture = _shade(rays, ray_grid(fov, size)[1], size)
         renders[view] = picture
         dets = detect_faces(picture, detectors)
         metrics[f"face_confidence_{view}"] = round(max_confidence(dets), 3)
@@ -166,7 +168,8 @@ def audit_face(
         seen += bool(found)
         on_skin = []
         if found:
-            on_skin = faces_left(found, face_skin(surface, template, face, img.affine, yaw, centre, fov, size))
+            skin = face_skin(to_picture(rays, size), template, face, img.affine, yaw, centre, fov)
+            on_skin = faces_left(found, skin)
         left.extend((view, det, feats) for det, feats in on_skin)
         metrics[f"face_on_skin_{view}"] = round(max((det.confidence for det, _ in on_skin), default=0.0), 3)
     metrics["face_detected_views"] = seen

@@ -15,7 +15,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from .render import SurfaceVolume, _cast, _surface_points, view_axes
+from .render import SurfaceVolume, _surface_points, cast_view, ray_grid, view_axes
 
 #: How far behind the template's skin (mm, along the view) a surface still counts as a face's
 #: skin. On the shared heads the features of every face found on an original lie between
@@ -38,23 +38,20 @@ def depth_map(
 ) -> np.ndarray:
     """Depth (mm toward the camera; NaN where no surface) per pixel of a ``size`` picture of one view.
 
-    The same rays as :func:`~.render._render` with the same framing, so pixel ``(row, col)``
-    here is pixel ``(row, col)`` of the picture.
+    The rays of :func:`~.render._render` with the same framing, so pixel ``(row, col)`` here
+    is pixel ``(row, col)`` of the picture.
     """
-    if len(surface.points) == 0:
-        return np.full((size, size), np.nan, dtype=np.float32)
-    toward, right, up = view_axes(yaw_deg, 0.0, None)
-    depth_extent = surface.points @ toward - np.dot(centre, toward)
-    front, back = depth_extent.max() + 3.0, depth_extent.min() - 3.0
-    ncast, step, index = _rays(fov_mm, size)
-    coarse = _cast(surface.soft, affine, centre, toward, right, up, ncast, step, front, back)
-    return coarse[np.ix_(index, index)]
+    return to_picture(cast_view(surface, affine, view_axes(yaw_deg, 0.0, None), size, centre, fov_mm), size)
 
 
-def _rays(fov_mm: float, size: int) -> tuple[int, float, np.ndarray]:
-    """The ray grid of a view (as :func:`~.render._render` casts it) and each pixel's ray."""
-    ncast = int(min(size, max(64, np.ceil(fov_mm / 1.0))))
-    return ncast, fov_mm / ncast, np.minimum((np.arange(size) * ncast) // size, ncast - 1)
+def to_picture(rays: np.ndarray, size: int) -> np.ndarray:
+    """A view's depth map (:func:`~.render.cast_view`) at picture size: each pixel takes its ray's depth."""
+    return rays[np.ix_(*[_pixel_rays(len(rays), size)] * 2)]
+
+
+def _pixel_rays(ncast: int, size: int) -> np.ndarray:
+    """The ray of each pixel along a side of the picture."""
+    return np.minimum((np.arange(size) * ncast) // size, ncast - 1)
 
 
 def surface_in(
@@ -62,8 +59,8 @@ def surface_in(
 ) -> np.ndarray:
     """Per pixel of a depth map: does the surface point seen there lie in ``mask`` (on the image grid)?"""
     size = depth.shape[0]
-    ncast, step, index = _rays(fov_mm, size)
-    offsets = (index - (ncast - 1) / 2) * step
+    ncast, step = ray_grid(fov_mm, size)
+    offsets = (_pixel_rays(ncast, size) - (ncast - 1) / 2) * step
     toward, right, up = view_axes(yaw_deg, 0.0, None)
     rows, cols = np.meshgrid(offsets, offsets, indexing="ij")
     hit = np.isfinite(depth)

@@ -29,6 +29,16 @@ def _label_names(labels: dict) -> dict[str, int]:
     }
 
 
+def skin_shell(mask: np.ndarray, zooms) -> np.ndarray:
+    """The voxels of a head mask within :data:`SHELL_MM` of its surface (an ellipsoid of whole voxels a side)."""
+    from ..volume import erode
+
+    depth = np.maximum(np.round(SHELL_MM / np.asarray(zooms[:3], dtype=float)).astype(int), 1)
+    grid = np.ogrid[tuple(slice(-r, r + 1) for r in depth)]
+    ball = sum((g / r) ** 2 for g, r in zip(grid, depth)) <= 1.0
+    return mask & ~erode(mask, ball)
+
+
 def feature_presence(original, defaced, features_dseg, labels: dict, mask=None) -> dict[str, float]:
     """Fraction of each facial feature's skin that is still there after defacing.
 
@@ -56,7 +66,7 @@ def feature_presence(original, defaced, features_dseg, labels: dict, mask=None) 
         Feature name -> fraction in [0, 1]; NaN when the feature has no skin voxel in
         the image (outside the field of view).
     """
-    from ..volume import erode, float_volume
+    from ..volume import float_volume
     from .render import head_mask
 
     dseg = _array(features_dseg)
@@ -73,11 +83,7 @@ def feature_presence(original, defaced, features_dseg, labels: dict, mask=None) 
     still = (after == orig) & (orig != 0)
     del orig, after  # two float volumes, not needed below
     mask = head_mask(original) if mask is None else np.asarray(mask, dtype=bool)
-    zooms = np.sqrt((original.affine[:3, :3] ** 2).sum(axis=0))
-    depth = np.maximum(np.round(SHELL_MM / zooms).astype(int), 1)
-    grid = np.ogrid[tuple(slice(-r, r + 1) for r in depth)]
-    ball = sum((g / r) ** 2 for g, r in zip(grid, depth)) <= 1.0
-    shell = mask & ~erode(mask, ball)
+    shell = skin_shell(mask, np.sqrt((original.affine[:3, :3] ** 2).sum(axis=0)))
     out = {}
     for name, value in _label_names(labels).items():
         skin = shell & (dseg == value)

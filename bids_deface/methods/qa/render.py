@@ -259,16 +259,33 @@ def _render(surface, affine, yaw_deg, pitch_deg, head_to_world, size, center_mm,
         c0, f0 = view_frame(points, toward, right, up)
         center_mm = c0 if center_mm is None else np.asarray(center_mm, float)
         fov_mm = f0 if fov_mm is None else float(fov_mm)
-    depth_extent = points @ toward - np.dot(center_mm, toward)
-    front, back = depth_extent.max() + 3.0, depth_extent.min() - 3.0
+    depth_map = cast_view(surface, affine, (toward, right, up), size, center_mm, fov_mm)
+    return _shade(depth_map, ray_grid(fov_mm, size)[1], size)
+
+
+def ray_grid(fov_mm: float, size: int) -> tuple[int, float]:
+    """The rays of a ``size`` picture of ``fov_mm``: how many per side, and their spacing (mm)."""
     ncast = int(min(size, max(64, np.ceil(fov_mm / RAY_STEP_MM))))
-    step = fov_mm / ncast
+    return ncast, fov_mm / ncast
+
+
+def cast_view(surface, affine, axes, size: int, center_mm, fov_mm: float) -> np.ndarray:
+    """Depth map of one view (:func:`ray_grid` rays a side; mm toward the camera, NaN for a miss).
+
+    ``axes``: the view's (toward, right, up) of :func:`view_axes`. Rays that surely miss the
+    head (:mod:`.silhouette`) are not cast.
+    """
+    toward, right, up = axes
+    ncast, step = ray_grid(fov_mm, size)
+    if len(surface.points) == 0:
+        return np.full((ncast, ncast), np.nan, dtype=np.float32)
+    depth_extent = surface.points @ toward - np.dot(center_mm, toward)
+    front, back = depth_extent.max() + 3.0, depth_extent.min() - 3.0
     key = np.asarray(affine, float).tobytes()
     if key not in getattr(surface, "edges", {}):
         surface.edges = {key: edge_points(surface.soft, affine)}
     todo = ray_candidates(surface.edges[key], affine, center_mm, right, up, ncast, step)
-    depth_map = _cast(surface.soft, affine, center_mm, toward, right, up, ncast, step, front, back, todo)
-    return _shade(depth_map, step, size)
+    return _cast(surface.soft, affine, center_mm, toward, right, up, ncast, step, front, back, todo)
 
 
 def view_frame(points: np.ndarray, toward: np.ndarray, right: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, float]:
