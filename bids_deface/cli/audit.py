@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from ..config import Config
-from ..derivatives import audit_gallery_path, metrics_path, write_dataset_description, write_json
+from ..derivatives import audit_gallery_path, metrics_path, write_dataset_description
 from ..layout import AnatImage, split_unavailable
 from . import EXIT_FAILED, EXIT_OK, EXIT_REVIEW, EXIT_UNCHECKED, EXIT_USAGE, worst
 from .audit_cache import AuditCache
@@ -54,10 +54,9 @@ def _audit(config: Config, images: list[AnatImage], unavailable) -> int:
     keys = {image: cache.key(image.path, image.relpath) for image in images}
     records: dict[AnatImage, dict] = {}
     for image in images:
-        cached = cache.get(keys[image])
+        cached = cache.get(keys[image])  # puts its record and gallery back where they are missing
         if cached is not None:
             records[image] = cached
-            write_json(metrics_path(ex.output_dir, image, desc="audit"), cached)
     todo = [image for image in images if image not in records]
     _log_plan(images, todo)
     crash_dir = ex.log_dir / ex.run_uuid
