@@ -1,10 +1,12 @@
 """Reportlet makers: pure functions that write one SVG or PNG figure each.
 
 * :func:`plot_flicker` -- fMRIPrep's "flicker" before/after SVG (nireports'
-  ``plot_registration`` + ``compose_view``): the original image, with the defaced
-  image fading in and out when the mouse hovers over it.
+  ``compose_view``): the original image, with the defaced image fading in and out when
+  the mouse hovers over it.
 * :func:`plot_removal_mosaic` -- the removed region (deface mask == 0) as a red fill and
-  contour over an orthogonal mosaic of the image.
+  outline over an orthogonal mosaic of the image.
+
+Both draw their slices with :mod:`.mosaic` (NumPy and OpenCV), not nilearn.
 * :func:`plot_render_gallery` -- the head renders (original row, defaced row) tiled
   into one PNG.
 
@@ -22,10 +24,14 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from .mosaic import hex_color, mosaic_row, row_svg
+
 LOGGER = logging.getLogger(__name__)
 
 #: Words in a render's file name that mark it as made from the defaced image.
 DEFACED_TOKENS = ("defaced", "after", "post")
+#: Rows of the mosaics, top to bottom: sagittal, axial, coronal.
+ORDER = ("x", "z", "y")
 #: Words dropped from render file names to find the view they show.
 _ROLE_TOKENS = ("original", "orig", "before", "pre", "defaced", "after", "post", "render", "renders", "desc")
 
@@ -45,16 +51,17 @@ def canonical_3d(img: nib.spatialimages.SpatialImage | str | os.PathLike) -> nib
     Parameters
     ----------
     img
-        A 3D or 4D image (or its path); a 4D image contributes its first volume.
+        A 3D or 4D image (or its path); a 4D image contributes its first volume. Its
+        data are read once, into memory.
     """
     from nireports.tools.ndimage import rotate_affine, rotation2canonical
 
     if not isinstance(img, nib.spatialimages.SpatialImage):
         img = nib.load(str(img))
-    img = nib.Nifti1Image.from_image(img)
-    if img.ndim > 3:
-        img = img.slicer[..., 0]
-        img = nib.Nifti1Image(np.asanyarray(img.dataobj).reshape(img.shape[:3]), img.affine, img.header)
+    data = np.asanyarray(img.dataobj)
+    if data.ndim > 3:
+        data = data.reshape(data.shape[:3] + (-1,))[..., 0]
+    img = nib.Nifti1Image(data, img.affine, img.header)
     rot = rotation2canonical(img)
     img = nib.as_closest_canonical(img)
     return rotate_affine(img, rot=rot) if rot is not None else img
@@ -118,21 +125,23 @@ def plot_flicker(
     Path
         ``out_file``.
     """
-    _matplotlib()
-    from nireports.reportlets.mosaic import plot_registration
+    from nireports._vendored.svgutils.transform import fromstring
     from nireports.reportlets.utils import compose_view
 
     before, after = canonical_3d(original), canonical_3d(defaced)
     cuts = removal_cuts(before, after, n_cuts=n_cuts)
-    params = {**_display_limits(before), "black_bg": True}
-    bg = plot_registration(
-        before, "before", plot_params=dict(params), cuts=cuts, label=labels[0], order=("x", "z", "y"), compress=False
-    )
-    fg = plot_registration(
-        after, "after", plot_params=dict(params), cuts=cuts, label=labels[1], order=("x", "z", "y"), compress=False
-    )
+    limits = _display_limits(before)
+    layers = []
+    for img, label in zip((before, after), labels):
+        data = np.asanyarray(img.dataobj)
+        layers.append(
+            [
+                fromstring(row_svg(*mosaic_row(data, img.affine, mode, cuts[mode], **limits), f"{label}-{mode}", title))
+                for mode, title in zip(ORDER, (label, None, None))
+            ]
+        )
     out_file = Path(out_file)
-    compose_view(bg, fg, out_file=out_file)
+    compose_view(layers[0], layers[1], out_file=out_file)
     return out_file
 
 
@@ -169,29 +178,26 @@ def plot_removal_mosaic(
     color
         Fill and contour colour of the removed region.
     """
-    plt = _matplotlib()
-    from nilearn.plotting import plot_anat
     from nireports._vendored.svgutils.transform import fromstring
-    from nireports.reportlets.utils import compose_view, extract_svg
+    from nireports.reportlets.utils import compose_view
 
     image = canonical_3d(in_file)
     kept = canonical_3d(mask)
     if kept.shape != image.shape:
         raise ValueError(f"{mask}: mask grid {kept.shape} differs from the image's {image.shape} ({in_file})")
-    removed = _like(kept, np.asanyarray(kept.dataobj) < 0.5)
+    removed = np.asanyarray(kept.dataobj) < 0.5
     cuts = head_cuts(image, n_cuts=n_cuts)
-    params = _display_limits(image)
-    panels = []
-    for mode in ("x", "z", "y"):
-        display = plot_anat(image, display_mode=mode, cut_coords=cuts[mode], colorbar=False, black_bg=True, **params)
-        if np.asanyarray(removed.dataobj).any():
-            display.add_contours(removed, levels=[0.5, 1.5], colors=[color], filled=True, transparency=0.35)
-            display.add_contours(removed, levels=[0.5], colors=[color], linewidths=0.8)
-        svg = extract_svg(display, compress=False)
-        display.close()
-        svg = svg.replace("figure_1", f"removal-{mode}", 1)
-        panels.append(fromstring(svg))
-    plt.close("all")
+    limits = _display_limits(image)
+    data = np.asanyarray(image.dataobj)
+    panels = [
+        fromstring(
+            row_svg(
+                *mosaic_row(data, image.affine, mode, cuts[mode], region=removed, color=hex_color(color), **limits),
+                f"removal-{mode}",
+            )
+        )
+        for mode in ORDER
+    ]
     out_file = Path(out_file)
     compose_view(panels, None, out_file=out_file)
     return out_file
