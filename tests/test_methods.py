@@ -101,6 +101,21 @@ def test_fill_holes_gives_scipys_voxels():
     assert fill_holes(shell)[4, 4, 4]
 
 
+def test_fill_all_but_largest_background_gives_ants_voxels():
+    import ants
+
+    from bids_deface.methods.volume import fill_all_but_largest_background
+
+    for seed in range(3):
+        mask = _blobs((30, 26, 22), seed)
+        mask[:, 12, :] = True  # a wall: the background beyond it reaches the edge but is not the largest
+        expected = ants.iMath(ants.from_numpy(mask.astype("float32")), "FillHoles").numpy() > 0.5
+        filled = fill_all_but_largest_background(mask)
+        np.testing.assert_array_equal(filled, expected)
+        assert (filled & ~mask).any()
+    assert not fill_all_but_largest_background(np.zeros((4, 4, 4), bool)).any()
+
+
 def test_ball_is_the_distance_transforms_erosion():
     from scipy import ndimage
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..volume import fill_all_but_largest_background
+
 #: Order of the three tissue classes (darkest first) per contrast.
 TISSUE_ORDER: dict[str, tuple[str, str, str]] = {
     "T1w": ("csf", "gm", "wm"),
@@ -34,8 +36,7 @@ def brain_mask(image, warped_brain) -> np.ndarray:
     threshold = 0.1 * float(np.percentile(values[carried], 98))
     refined = image.new_image_like((carried & (values > threshold)).astype(np.float32))
     refined = ants.iMath(refined, "GetLargestComponent")
-    refined = ants.iMath(refined, "FillHoles")
-    return refined.numpy() > 0.5
+    return fill_all_but_largest_background(refined.numpy() > 0.5)
 
 
 def kmeans_1d(values: np.ndarray, k: int = 3, max_iter: int = 100) -> np.ndarray:
