@@ -84,11 +84,14 @@ def feature_presence(original, defaced, features_dseg, labels: dict, mask=None) 
     del orig, after  # two float volumes, not needed below
     mask = head_mask(original) if mask is None else np.asarray(mask, dtype=bool)
     shell = skin_shell(mask, np.sqrt((original.affine[:3, :3] ** 2).sum(axis=0)))
+    # the labelled skin voxels, once (a full-grid pass per label took 1.1 s on a 1 mm head)
+    skin = np.flatnonzero(shell & (dseg != 0))
+    skin_labels, skin_still = dseg.ravel()[skin], still.ravel()[skin]
     out = {}
     for name, value in _label_names(labels).items():
-        skin = shell & (dseg == value)
-        n = int(skin.sum())
-        out[name] = float((still & skin).sum() / n) if n else float("nan")
+        of_feature = skin_labels == value
+        n = int(of_feature.sum())
+        out[name] = float(skin_still[of_feature].sum() / n) if n else float("nan")
     return out
 
 
