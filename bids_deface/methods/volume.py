@@ -25,10 +25,11 @@ def float_volume(img: nib.Nifti1Image) -> np.ndarray:
     data = np.asanyarray(img.dataobj)
     if data.ndim == 4:
         data = data.mean(axis=3, dtype=np.float32)
-    elif data.ndim != 3:
+    elif data.ndim == 3:
+        data = data.astype(np.float32)  # a copy: the image's own array is never changed below
+    else:
         raise ValueError(f"expected a 3D or 4D image, got shape {data.shape}")
-    data = np.asarray(data, dtype=np.float32)
-    return np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
+    return np.nan_to_num(data, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def background_threshold(data: np.ndarray) -> float:

@@ -21,6 +21,12 @@ def _array(img_or_array) -> np.ndarray:
     return np.asarray(img_or_array.dataobj if hasattr(img_or_array, "dataobj") else img_or_array)
 
 
+def _values(img_or_array) -> np.ndarray:
+    """The voxel values as they are (3D), or averaged over volumes (4D, as the rest of the QA does)."""
+    data = _array(img_or_array)
+    return data.mean(axis=3, dtype=np.float32) if data.ndim == 4 else data
+
+
 def _label_names(labels: dict) -> dict[str, int]:
     """Accept ``{name: value}`` or ``{value: name}``; return ``{name: value}``."""
     return {
@@ -66,7 +72,6 @@ def feature_presence(original, defaced, features_dseg, labels: dict, mask=None) 
         Feature name -> fraction in [0, 1]; NaN when the feature has no skin voxel in
         the image (outside the field of view).
     """
-    from ..volume import float_volume
     from .render import head_mask
 
     dseg = _array(features_dseg)
@@ -74,14 +79,14 @@ def feature_presence(original, defaced, features_dseg, labels: dict, mask=None) 
     dseg = dseg if np.issubdtype(dseg.dtype, np.integer) else np.rint(dseg).astype(np.int32)
     if dseg.ndim == 4:
         dseg = dseg[..., 0]
-    orig = float_volume(original)
-    after = float_volume(defaced)
+    orig, after = _values(original), _values(defaced)
     if not (orig.shape == after.shape == dseg.shape):
         raise ValueError(f"grids differ: original {orig.shape}, defaced {after.shape}, features {dseg.shape}")
     # the participant's own skin survives where the voxel is unchanged: a removed voxel is
-    # 0, a refaced one holds the template's face (which is there, but is not theirs)
+    # 0, a refaced one holds the template's face (which is there, but is not theirs); NaN
+    # (background to the rest of the app) equals nothing, so it is never skin
     still = (after == orig) & (orig != 0)
-    del orig, after  # two float volumes, not needed below
+    del orig, after
     mask = head_mask(original) if mask is None else np.asarray(mask, dtype=bool)
     shell = skin_shell(mask, np.sqrt((original.affine[:3, :3] ** 2).sum(axis=0)))
     # the labelled skin voxels, once (a full-grid pass per label took 1.1 s on a 1 mm head)

@@ -85,13 +85,16 @@ def head_mask(img: nib.Nifti1Image) -> np.ndarray:
     zooms = np.asarray(img.header.get_zooms()[:3], dtype=float)
     # light smoothing (about 1 mm) tames the background noise before thresholding
     smooth = ndimage.gaussian_filter(data, sigma=np.clip(1.0 / zooms, 0.3, 1.5))
+    del data  # each full-size volume is let go once the next exists (4 bytes a voxel each)
     mask = smooth > skin_threshold(smooth)
+    del smooth
     labels, n = ndimage.label(mask)
     if n == 0:
         raise ValueError("no voxel above the background threshold")
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
     mask = labels == int(np.argmax(sizes))
+    del labels
     # close small gaps (dark skull, sinuses, ear canals) about 3 mm, then fill
     radius = np.maximum(np.round(3.0 / zooms).astype(int), 1)
     struct = _ellipsoid(radius)
@@ -241,7 +244,9 @@ def surface_volume(img: nib.Nifti1Image, mask: np.ndarray | None = None) -> Surf
     if not mask.any():
         return SurfaceVolume(np.zeros(smooth.shape, np.float32), np.empty((0, 3)))
     threshold = skin_threshold(smooth)
-    soft = np.clip(smooth * (0.5 / threshold), 0.0, 1.0).astype(np.float32, copy=False)
+    # in place: two more full-size temporaries otherwise
+    smooth *= 0.5 / threshold
+    soft = np.clip(smooth, 0.0, 1.0, out=smooth).astype(np.float32, copy=False)
     del smooth
     soft[~dilate(mask, _ellipsoid(np.maximum(np.round(1.0 / zooms), 1).astype(int)))] = 0.0
     soft[erode(mask, _ellipsoid(np.maximum(np.round(2.0 / zooms), 1).astype(int)))] = 1.0
