@@ -1,8 +1,14 @@
-"""Thin nipype interface over :func:`bids_deface.methods.qa.check.face_qa`."""
+"""Thin nipype interfaces over :mod:`bids_deface.methods.qa.check`.
+
+:class:`LookAtOriginal` renders the original and runs the detectors while the template is
+being registered (it needs neither the registration nor the defaced image);
+:class:`FaceQA` then renders the defaced image and compares.
+"""
 
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import nibabel as nib
@@ -22,10 +28,38 @@ from ..config import DEFAULTS
 from ..methods.qa.faces import DETECTORS
 
 
+class _LookInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="the original image")
+    detectors = InputMultiObject(traits.Str, value=list(DETECTORS), usedefault=True)
+
+
+class _LookOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="pickled OriginalViews: head mask, framing, renders, detections")
+
+
+class LookAtOriginal(SimpleInterface):
+    """Render the original head from every view and detect faces (before any defacing)."""
+
+    input_spec = _LookInputSpec
+    output_spec = _LookOutputSpec
+
+    def _run_interface(self, runtime):
+        from ..methods.io import atomic_path
+        from ..methods.qa.check import look_at_original
+
+        before = look_at_original(nib.load(self.inputs.in_file), detectors=tuple(self.inputs.detectors))
+        out = Path(runtime.cwd) / "original_views.pkl"
+        with atomic_path(out) as tmp:
+            tmp.write_bytes(pickle.dumps(before, protocol=pickle.HIGHEST_PROTOCOL))
+        self._results["out_file"] = str(out)
+        return runtime
+
+
 class _FaceQAInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="the original image")
     defaced = File(exists=True, mandatory=True, desc="the defaced image")
     features = File(exists=True, desc="template facial-feature labels on the image grid")
+    original_views = File(exists=True, desc="LookAtOriginal's output for in_file (made here when absent)")
     template = traits.Str(DEFAULTS.template, usedefault=True)
     detectors = InputMultiObject(traits.Str, value=list(DETECTORS), usedefault=True)
 
@@ -52,12 +86,16 @@ class FaceQA(SimpleInterface):
         features = None
         if isdefined(self.inputs.features):
             features = np.asanyarray(nib.load(self.inputs.features).dataobj)
+        before = None
+        if isdefined(self.inputs.original_views):
+            before = pickle.loads(Path(self.inputs.original_views).read_bytes())
         result = face_qa(
             nib.load(self.inputs.in_file),
             nib.load(self.inputs.defaced),
             features,
             get_template(self.inputs.template).features_labels,
             detectors=tuple(self.inputs.detectors),
+            before=before,
         )
         cwd = Path(runtime.cwd)
         renders = []

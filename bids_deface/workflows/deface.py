@@ -10,7 +10,7 @@ from ..interfaces.deface import Coregister, Deface
 from ..interfaces.freesurfer import FreeSurferImpact
 from ..interfaces.impact import Impact
 from ..interfaces.metrics import WriteMetrics
-from ..interfaces.qa import FaceQA
+from ..interfaces.qa import FaceQA, LookAtOriginal
 from .outputs import init_image_derivatives_wf
 from .reports import init_image_reports_wf
 
@@ -63,6 +63,8 @@ def init_deface_image_wf(
         name="inputnode",
     )
     deface = pe.Node(Deface(in_file=str(image.path), **_deface_settings(options)), name="deface", mem_gb=2.0)
+    # the original's renders and detections need no registration: made while it runs
+    look_at_original = pe.Node(LookAtOriginal(in_file=str(image.path)), name="look_at_original", mem_gb=1.0)
     face_qa = pe.Node(FaceQA(in_file=str(image.path), template=options.template), name="face_qa", mem_gb=1.5)
     records = pe.Node(niu.Merge(len(RECORD_PARTS)), name="records", run_without_submitting=True)
     metrics = pe.Node(
@@ -83,6 +85,7 @@ def init_deface_image_wf(
                               ("brain_metrics", _part("brain"))]),
         (deface, records, [("metrics", _part("deface"))]),
         (deface, face_qa, [("out_file", "defaced"), ("features", "features")]),
+        (look_at_original, face_qa, [("out_file", "original_views")]),
         (face_qa, records, [("metrics", _part("face_qa"))]),
         (records, metrics, [("out", "records")]),
     ])  # fmt:skip

@@ -112,6 +112,80 @@ def _skin_check(metrics: dict, left: list[tuple], n_views: int, n_found: int) ->
     return out
 
 
+@dataclass
+class Look:
+    """One picture and what the detectors saw on it."""
+
+    picture: np.ndarray
+    detections: list
+    descriptor: list[float] | None = None
+
+
+@dataclass
+class OriginalViews:
+    """Everything the face check needs of the original image: made before the defaced one exists.
+
+    The original's head mask (for the feature check), each view's framing (the defaced
+    render is framed identically) and each view's picture and detections.
+    """
+
+    mask: np.ndarray
+    frames: dict[str, tuple[np.ndarray, float]]
+    looks: dict[str, Look]
+    seconds: float
+
+
+def _look(picture: np.ndarray, view: str, detectors: tuple[str, ...]) -> Look:
+    """Detect faces on a render; describe the most confident dlib face of a re-identification view.
+
+    The descriptor is of the best dlib face even where a Haar cascade scored higher: otherwise
+    such a defaced render would count as "no face" in the re-identification audit.
+    """
+    from .reid import descriptor_of
+
+    dets = detect_faces(picture, detectors)
+    dlib_dets = [d for d in dets if d.detector.startswith("dlib")]
+    descriptor = None
+    if view in REID_VIEWS and dlib_dets:
+        descriptor = descriptor_of(picture, max(dlib_dets, key=lambda d: d.confidence)).round(6).tolist()
+    return Look(picture, dets, descriptor)
+
+
+def look_at_original(
+    original: nib.Nifti1Image,
+    *,
+    views: dict[str, float] = QA_VIEWS,
+    size: int = 512,
+    detectors: tuple[str, ...] = DETECTORS,
+) -> OriginalViews:
+    """Render the original head from every view and run the detectors (no registration needed).
+
+    The views are taken about the image's own RAS axes.
+    """
+    start = time.monotonic()
+    original = in_memory(original)
+    mask = head_mask(original)
+    surface = surface_volume(original, mask)
+    frames, looks = {}, {}
+    for view, yaw in views.items():
+        toward, right, up = view_axes(yaw, 0.0, None)
+        frames[view] = view_frame(surface.points, toward, right, up)
+        picture = _render(surface, original.affine, yaw, 0.0, None, size, *frames[view])
+        looks[view] = _look(picture, view, detectors)
+    return OriginalViews(mask=mask, frames=frames, looks=looks, seconds=round(time.monotonic() - start, 2))
+
+
+def _view_metrics(metrics: dict, seen: dict, descriptors: dict, role: str, view: str, look: Look) -> None:
+    """A view's best confidence, the landmark features seen and the descriptor, for one role."""
+    metrics[f"face_confidence_{role}_{view}"] = round(max_confidence(look.detections), 3)
+    if look.detections:
+        best = max(look.detections, key=lambda d: d.confidence)
+        if best.landmarks is not None:
+            seen[role] |= {k for k, v in landmark_features(best, look.picture).items() if v}
+    if look.descriptor is not None:
+        descriptors[role][view] = look.descriptor
+
+
 def face_qa(
     original: nib.Nifti1Image,
     defaced: nib.Nifti1Image,
@@ -121,55 +195,46 @@ def face_qa(
     views: dict[str, float] = QA_VIEWS,
     size: int = 512,
     detectors: tuple[str, ...] = DETECTORS,
+    before: OriginalViews | None = None,
 ) -> FaceQA:
     """Render, detect and check one image (see the module docstring).
 
-    The views are taken about the image's own RAS axes: nothing here depends on the
-    template registration except the feature labels (``features``).
+    ``before``: :func:`look_at_original` of ``original`` with the same views, size and
+    detectors, when a step made it while the template was being registered (made here
+    otherwise). Nothing here depends on the template registration except the feature
+    labels (``features``).
     """
-    from .reid import descriptor_of
-
+    before = before or look_at_original(original, views=views, size=size, detectors=detectors)
+    if set(before.looks) != set(views):
+        raise ValueError(f"the original's views {sorted(before.looks)} are not the check's {sorted(views)}")
     start = time.monotonic()
-    # each image is read once, and the original's head mask made once (renders and features)
     original, defaced = in_memory(original), in_memory(defaced)
-    mask = head_mask(original)
-    surfaces = {"original": surface_volume(original, mask), "defaced": surface_volume(defaced)}
+    surface = surface_volume(defaced)
     renders: dict[str, dict[str, np.ndarray]] = {"original": {}, "defaced": {}}
     metrics: dict = {}
     descriptors: dict[str, dict[str, list[float]]] = {"original": {}, "defaced": {}}
     seen: dict[str, set[str]] = {"original": set(), "defaced": set()}
     n_found, left = 0, []
     for view, yaw in views.items():
-        toward, right, up = view_axes(yaw, 0.0, None)
-        centre, fov = view_frame(surfaces["original"].points, toward, right, up)
-        dets = {}
-        for role in ("original", "defaced"):
-            picture = _render(surfaces[role], original.affine, yaw, 0.0, None, size, centre, fov)
-            renders[role][view] = picture
-            dets[role] = detect_faces(picture, detectors)
-            metrics[f"face_confidence_{role}_{view}"] = round(max_confidence(dets[role]), 3)
-            if dets[role]:
-                best = max(dets[role], key=lambda d: d.confidence)
-                if best.landmarks is not None:
-                    seen[role] |= {k for k, v in landmark_features(best, picture).items() if v}
-            # the audit describes the most confident dlib face even where a Haar cascade
-            # scored higher: otherwise such a defaced render would count as "no face"
-            dlib_dets = [d for d in dets[role] if d.detector.startswith("dlib")]
-            if view in REID_VIEWS and dlib_dets:
-                best_dlib = max(dlib_dets, key=lambda d: d.confidence)
-                descriptors[role][view] = descriptor_of(picture, best_dlib).round(6).tolist()
-        found = [d for d in dets["defaced"] if d.confidence >= FOUND]
+        looks = {"original": before.looks[view]}
+        picture = _render(surface, original.affine, yaw, 0.0, None, size, *before.frames[view])
+        looks["defaced"] = _look(picture, view, detectors)
+        for role, look in looks.items():
+            renders[role][view] = look.picture
+            _view_metrics(metrics, seen, descriptors, role, view, look)
+        found = [d for d in looks["defaced"].detections if d.confidence >= FOUND]
         n_found += len(found)
         kept = untouched_skin(renders["original"][view], renders["defaced"][view])
         on_skin = faces_left(found, kept)
         left.extend((view, det, feats) for det, feats in on_skin)
         # what decides, per view: the best detection with two features on untouched skin
         metrics[f"face_on_skin_defaced_{view}"] = round(max((det.confidence for det, _ in on_skin), default=0.0), 3)
-    metrics["time_qa_render_detect_s"] = round(time.monotonic() - start, 2)
-    del surfaces  # two soft head volumes (4 bytes a voxel each): not needed by the feature check
+    metrics["time_qa_render_detect_s"] = round(before.seconds + time.monotonic() - start, 2)
+    del surface  # a soft head volume (4 bytes a voxel): not needed by the feature check
     metrics.update(_detection_summary(metrics, views, seen, descriptors))
     metrics.update(_skin_check(metrics, left, len(views), n_found))
     if features is not None:
-        metrics.update(_feature_check(original, defaced, features, labels, mask))
-    metrics["time_qa_s"] = round(time.monotonic() - start, 2)
+        metrics.update(_feature_check(original, defaced, features, labels, before.mask))
+    metrics["time_qa_original_s"] = before.seconds
+    metrics["time_qa_s"] = round(before.seconds + time.monotonic() - start, 2)
     return FaceQA(renders=renders, metrics=metrics, descriptors=descriptors)
