@@ -17,6 +17,10 @@ whose writing end it holds itself.
 
 Workers log as the main process does (:func:`_worker_logging`): their nipype chatter, warnings
 and the C-level output of ITK/ANTs go to the run's log file, not to the terminal.
+
+When more steps are ready than there are free processors, the chain every image waits on
+starts first (:data:`FIRST`): nipype's order (the graph's) once put both images' renders of
+the original before sub-chris's co-registration, and the PDw waited 6 s for it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,20 @@ from nipype.pipeline.plugins.multiproc import process_initializer
 from .deathsig import die_with_parent
 
 LOGGER = logging.getLogger("bids_deface")
+#: Steps started before any other ready step, in this order: the registrations, what the
+#: deface needs (the session's brain core before one image's co-registration), what needs
+#: the deface, and the comparison every record waits for. The rest (renders of the
+#: original, reportlets) fills the processors these leave free.
+FIRST = (
+    "register_template",
+    "independent_brain",
+    "brain_agreement",
+    "coregister",
+    "deface",
+    "impact",
+    "face_qa",
+)
+
 #: Imported by the forkserver when it starts: it then dies with the main process.
 FORKSERVER_PRELOAD = "bids_deface.cli._forkserver_preload"
 
@@ -130,6 +148,12 @@ class MultiProcPlugin(_NipypeMultiProc):
             initargs=(self._cwd, _logging_setup()),
             mp_context=self._mp_context,
         )
+
+    def _sort_jobs(self, jobids, scheduler="tsort"):
+        """Ready steps of :data:`FIRST` first, in its order; the others after, in the graph's order."""
+        jobids = super()._sort_jobs(jobids, scheduler=scheduler)
+        rank = {name: i for i, name in enumerate(FIRST)}
+        return sorted(jobids, key=lambda job: rank.get(self.procs[job].name, len(FIRST)))
 
     def _submit_job(self, node, updatehash=False):
         try:
