@@ -114,11 +114,12 @@ class RegisterTemplate(SimpleInterface):
 
     def _run_interface(self, runtime):
         from ..methods.deface.register import register_to_template
-        from ..methods.io import load_image
+        from ..methods.io import in_memory, load_image
 
         start = time.monotonic()
-        img = load_image(self.inputs.in_file)
-        _, head, _ = load_template(self.inputs.template)
+        # each read once: the registration makes two copies of each at two resolutions
+        img = in_memory(load_image(self.inputs.in_file))
+        head = in_memory(load_template(self.inputs.template)[1])
         with ants_threads(self.inputs.num_threads):
             reg = register_to_template(
                 img, head, resolution_mm=self.inputs.resolution_mm, seed=self.inputs.seed, source=self.inputs.in_file
