@@ -339,6 +339,35 @@ def test_proper_deface_passes_from_the_defacing_registration(pydeface3):
     assert m["displacement_mean_mm"] < 1.0
 
 
+@pytest.mark.parametrize("from_registration", [False, True])
+def test_the_original_half_made_apart_gives_the_same_metrics(pydeface3, tmp_path, from_registration):
+    """impact_original in one step (its transforms kept in its folder), the defaced half in another."""
+    import pickle
+
+    from bids_deface.methods.impact.metrics import impact_original
+
+    subject = pydeface3["subject"]
+    defaced = _with_data(subject, np.asanyarray(subject.dataobj) * pydeface3["keep"])
+    settings = {
+        "template_head": pydeface3["template"],
+        "template_brain_mask": pydeface3["brain"],
+        "mode": "fast",
+        "seed": 42,
+        "resolution_mm": RES,
+        "initial": np.diag([1.0, 1.0, 1.0, 1.0]) if from_registration else None,
+    }
+    half = impact_original(subject, folder=tmp_path, **settings)
+    assert all(Path(t).parent == tmp_path for t in half.run["transforms"])
+    half = pickle.loads(pickle.dumps(half))  # as it travels between steps
+    apart = impact_metrics(subject, defaced, before=half, **settings)
+    together = impact_metrics(subject, defaced, **settings)
+    assert {k: v for k, v in apart.items() if not k.startswith("time_")} == {
+        k: v for k, v in together.items() if not k.startswith("time_")
+    }
+    with pytest.raises(ValueError, match="other settings"):
+        impact_metrics(subject, defaced, before=half, **{**settings, "seed": 7})
+
+
 def test_frontal_lobe_cut_is_flagged(pydeface3):
     subject = pydeface3["subject"]
     data = np.asanyarray(subject.dataobj) * pydeface3["keep"]

@@ -1,8 +1,14 @@
-"""Thin nipype interface over :func:`bids_deface.methods.impact.metrics.impact_metrics`."""
+"""Thin nipype interfaces over :mod:`bids_deface.methods.impact.metrics`.
+
+:class:`ImpactOriginal` processes the original as soon as the defacing registration
+exists (beside the deface); :class:`Impact` then processes the defaced image and compares.
+"""
 
 from __future__ import annotations
 
+import pickle
 import time
+from pathlib import Path
 
 import nibabel as nib
 from nipype.interfaces.base import File, SimpleInterface, TraitedSpec, isdefined, traits
@@ -14,9 +20,8 @@ from .deface import ANTsInputSpec, ants_threads, image_to_template, load_templat
 _CONTRASTS = ("T1w", "T2w", "PDw", "FLAIR")
 
 
-class _ImpactInputSpec(ANTsInputSpec):
+class _ImpactOriginalInputSpec(ANTsInputSpec):
     in_file = File(exists=True, mandatory=True, desc="the original image")
-    defaced = File(exists=True, mandatory=True, desc="the defaced image (same grid)")
     suffix = traits.Str("T1w", usedefault=True)
     template = traits.Str(DEFAULTS.template, usedefault=True)
     mode = traits.Enum("fast", "full", usedefault=True)
@@ -24,8 +29,49 @@ class _ImpactInputSpec(ANTsInputSpec):
     image_to_reference = File(exists=True, desc="image world -> reference world (other images of a session)")
 
 
+class _ImpactInputSpec(_ImpactOriginalInputSpec):
+    defaced = File(exists=True, mandatory=True, desc="the defaced image (same grid)")
+    original_half = File(exists=True, desc="ImpactOriginal's output for in_file (made here when absent)")
+
+
+class _ImpactOriginalOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="pickled OriginalHalf; its transforms lie beside it")
+
+
 class _ImpactOutputSpec(TraitedSpec):
     metrics = traits.Dict()
+
+
+def _settings(inputs) -> dict:
+    """The keyword arguments both halves of the comparison share."""
+    _, head, masks = load_template(inputs.template)
+    return {
+        "template_head": head,
+        "template_brain_mask": masks.brain,
+        "mode": inputs.mode,
+        "seed": inputs.seed,
+        "contrast": inputs.suffix if inputs.suffix in _CONTRASTS else "T1w",
+        "initial": image_to_template(inputs) if isdefined(inputs.image_to_template) else None,
+    }
+
+
+class ImpactOriginal(SimpleInterface):
+    """The original image's half of the impact check: N4, registration, brain, tissues."""
+
+    input_spec = _ImpactOriginalInputSpec
+    output_spec = _ImpactOriginalOutputSpec
+
+    def _run_interface(self, runtime):
+        from ..methods.impact.metrics import impact_original
+        from ..methods.io import atomic_path
+
+        with ants_threads(self.inputs.num_threads):
+            half = impact_original(nib.load(self.inputs.in_file), folder=runtime.cwd, **_settings(self.inputs))
+        out = Path(runtime.cwd) / "impact_original.pkl"
+        with atomic_path(out) as tmp:
+            tmp.write_bytes(pickle.dumps(half, protocol=pickle.HIGHEST_PROTOCOL))
+        self._results["out_file"] = str(out)
+        return runtime
 
 
 class Impact(SimpleInterface):
@@ -38,19 +84,15 @@ class Impact(SimpleInterface):
         from ..methods.impact.metrics import evaluate_impact, impact_metrics
 
         start = time.monotonic()
-        tpl, head, masks = load_template(self.inputs.template)
-        contrast = self.inputs.suffix if self.inputs.suffix in _CONTRASTS else "T1w"
-        initial = image_to_template(self.inputs) if isdefined(self.inputs.image_to_template) else None
+        before = None
+        if isdefined(self.inputs.original_half):
+            before = pickle.loads(Path(self.inputs.original_half).read_bytes())
         with ants_threads(self.inputs.num_threads):
             metrics = impact_metrics(
                 nib.load(self.inputs.in_file),
                 nib.load(self.inputs.defaced),
-                template_head=head,
-                template_brain_mask=masks.brain,
-                mode=self.inputs.mode,
-                seed=self.inputs.seed,
-                contrast=contrast,
-                initial=initial,
+                before=before,
+                **_settings(self.inputs),
             )
         passed, reasons = evaluate_impact(metrics)
         record = {(f"time_impact_{k[5:]}" if k.startswith("time_") else f"impact_{k}"): v for k, v in metrics.items()}

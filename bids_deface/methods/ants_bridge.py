@@ -20,11 +20,22 @@ def nifti_to_ants(img: nib.Nifti1Image):
     """
     import ants
 
-    data = np.asanyarray(img.dataobj).astype(np.float32)
+    data = volume_3d(img).astype(np.float32)
+    return ants.from_numpy(data, **ants_geometry(img))
+
+
+def volume_3d(img: nib.Nifti1Image) -> np.ndarray:
+    """The voxel values (scaled, as stored otherwise) without trailing singleton dimensions; 3D or ``ValueError``."""
+    data = np.asanyarray(img.dataobj)
     while data.ndim > 3 and data.shape[-1] == 1:
         data = data[..., 0]
     if data.ndim != 3:
         raise ValueError(f"expected a 3D image; got shape {img.shape}")
+    return data
+
+
+def ants_geometry(img: nib.Nifti1Image) -> dict:
+    """The ``origin``, ``spacing`` and ``direction`` (LPS) of a nibabel image, for ``ants.from_numpy``."""
     affine = np.asarray(img.affine, dtype=np.float64)
     spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
     if np.any(spacing == 0):
@@ -32,7 +43,7 @@ def nifti_to_ants(img: nib.Nifti1Image):
     ras_to_lps = np.diag([-1.0, -1.0, 1.0])
     direction = ras_to_lps @ (affine[:3, :3] / spacing)
     origin = ras_to_lps @ affine[:3, 3]
-    return ants.from_numpy(data, origin=tuple(origin), spacing=tuple(spacing), direction=direction)
+    return {"origin": tuple(origin), "spacing": tuple(spacing), "direction": direction}
 
 
 def write_ras_affine(matrix: np.ndarray, path: str) -> str:

@@ -8,7 +8,7 @@ from nipype.pipeline import engine as pe
 from ..interfaces.bids import DerivativesDataSink
 from ..interfaces.deface import Coregister, Deface
 from ..interfaces.freesurfer import FreeSurferImpact
-from ..interfaces.impact import Impact
+from ..interfaces.impact import Impact, ImpactOriginal
 from ..interfaces.metrics import WriteMetrics
 from ..interfaces.qa import FaceQA, LookAtOriginal
 from .outputs import init_image_derivatives_wf
@@ -140,26 +140,28 @@ def _add_impact(workflow, image, options, omp_nthreads: int) -> None:
     """The impact checks: ANTs (fast or full) and, for a T1w with ``--impact freesurfer``, recon-all."""
     deface, records = workflow.get_node("deface"), workflow.get_node("records")
     if options.impact in ANTS_IMPACT_MODES:
-        impact = pe.Node(
-            Impact(
-                in_file=str(image.path),
-                suffix=image.suffix,
-                template=options.template,
-                mode="full" if options.impact == "full" else "fast",
-                seed=options.seed,
-                num_threads=1,
-            ),  # original and defaced must be processed identically
-            name="impact",
-            mem_gb=2.0,
-        )
+        settings = {  # original and defaced must be processed identically
+            "in_file": str(image.path),
+            "suffix": image.suffix,
+            "template": options.template,
+            "mode": "full" if options.impact == "full" else "fast",
+            "seed": options.seed,
+            "num_threads": 1,
+        }
+        # the original's half needs only the registration: it runs beside the deface
+        impact_original = pe.Node(ImpactOriginal(**settings), name="impact_original", mem_gb=1.5)
+        impact = pe.Node(Impact(**settings), name="impact", mem_gb=2.0)
         # both registrations start from the defacing registration (it found the head already)
         workflow.connect([
+            (workflow.get_node("inputnode"), impact_original, [("image_to_template", "image_to_template")]),
             (workflow.get_node("inputnode"), impact, [("image_to_template", "image_to_template")]),
+            (impact_original, impact, [("out_file", "original_half")]),
             (deface, impact, [("out_file", "defaced")]),
             (impact, records, [("metrics", _part("impact"))]),
         ])  # fmt:skip
         if workflow.get_node("coregister") is not None:
-            workflow.connect(workflow.get_node("coregister"), "image_to_reference", impact, "image_to_reference")
+            for node in (impact_original, impact):
+                workflow.connect(workflow.get_node("coregister"), "image_to_reference", node, "image_to_reference")
     else:
         setattr(records.inputs, _part("impact"), {})
     if not (options.impact == "freesurfer" and image.suffix == "T1w"):  # recon-all needs a T1w

@@ -14,8 +14,10 @@ FreeSurfer outputs on original and defaced scans.
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -30,8 +32,13 @@ from bids_deface.methods.impact.pipeline import (
     N4_GRID_MM,
     WorkingImages,
     center_of_mass_init,
+    defaced_images,
     prepare_images,
+    process_image,
     process_pair,
+    start_transform,
+    working_image,
+    working_template,
 )
 from bids_deface.methods.impact.tissues import TISSUE_ORDER, kmeans_1d
 from bids_deface.methods.record import check_limits
@@ -45,9 +52,11 @@ __all__ = [  # the pipeline's names stay importable from here
     "N4_GRID_MM",
     "TISSUE_ORDER",
     "ImpactThresholds",
+    "OriginalHalf",
     "center_of_mass_init",
     "evaluate_impact",
     "impact_metrics",
+    "impact_original",
     "kmeans_1d",
 ]
 
@@ -196,6 +205,61 @@ def _timings(time_prepare: float, orig: dict, defc: dict, time_displacement: flo
 # --------------------------------------------------------------------------- public API
 
 
+@dataclass
+class OriginalHalf:
+    """The original image's half of a comparison (:func:`impact_original`), made before the deface.
+
+    ``run`` is the original's pipeline output; its transforms and ``start`` (the start of
+    both registrations) are files in the folder the half was made in. ``settings`` are the
+    mode, seed, contrast, working resolution and whether the whole-head stage ran.
+    """
+
+    work_original: object
+    template: object
+    template_brain: object
+    start: str
+    run: dict
+    settings: tuple
+    time_prepare: float
+
+
+def impact_original(
+    original: nib.Nifti1Image,
+    *,
+    template_head: nib.Nifti1Image,
+    template_brain_mask: nib.Nifti1Image,
+    folder: str | Path,
+    mode: str = "fast",
+    seed: int = 42,
+    resolution_mm: float | None = 2.0,
+    contrast: str = "T1w",
+    initial: np.ndarray | None = None,
+) -> OriginalHalf:
+    """Process the original image alone, as :func:`impact_metrics` would (same arguments).
+
+    The transforms are kept in ``folder`` (a step's own folder: the defaced half may run in
+    another process, or on another machine of a cluster).
+    """
+    _validate(mode, contrast, resolution_mm)
+    folder = Path(folder)
+    start = time.perf_counter()
+    work_original = working_image(original, resolution_mm)
+    template, template_brain = working_template(template_head, template_brain_mask, resolution_mm)
+    time_prepare = time.perf_counter() - start
+    begin = start_transform(work_original, template, initial, str(folder / "impact_start.mat"))
+    run = process_image(work_original, template, template_brain, mode, seed, contrast, begin, initial is None)
+    kept = []
+    for i, transform in enumerate(run["transforms"]):
+        if Path(transform).parent != folder:  # ANTs writes its outputs to the system's temporary folder
+            target = folder / f"impact_original_{i}_{Path(transform).name}"
+            shutil.copyfile(transform, target)
+            transform = str(target)
+        kept.append(transform)
+    run["transforms"] = kept
+    settings = (mode, seed, contrast, resolution_mm, initial is None)
+    return OriginalHalf(work_original, template, template_brain, begin, run, settings, time_prepare)
+
+
 def impact_metrics(
     original: nib.Nifti1Image,
     defaced: nib.Nifti1Image,
@@ -207,6 +271,7 @@ def impact_metrics(
     resolution_mm: float | None = 2.0,
     contrast: str = "T1w",
     initial: np.ndarray | None = None,
+    before: OriginalHalf | None = None,
 ) -> dict[str, float]:
     """Compare the processing of an original image and its defaced version.
 
@@ -230,6 +295,9 @@ def impact_metrics(
         4x4 RAS matrix, image world -> template world (the defacing registration): both
         registrations start from it and skip their whole-head stage
         (:func:`~bids_deface.methods.impact.pipeline.process_pair`).
+    before : OriginalHalf, optional
+        :func:`impact_original` of ``original`` with the same arguments, made earlier
+        (perhaps in another process): only the defaced image is processed here.
 
     Returns
     -------
@@ -246,10 +314,28 @@ def impact_metrics(
     start_total = time.perf_counter()
 
     start = time.perf_counter()
-    images = prepare_images(original, defaced, template_head, template_brain_mask, resolution_mm)
-    time_prepare = time.perf_counter() - start
-
-    orig, defc = process_pair(images, mode, seed, contrast, initial)
+    if before is None:
+        images = prepare_images(original, defaced, template_head, template_brain_mask, resolution_mm)
+        time_prepare = time.perf_counter() - start
+        orig, defc = process_pair(images, mode, seed, contrast, initial)
+    else:
+        if before.settings != (mode, seed, contrast, resolution_mm, initial is None):
+            raise ValueError(f"the original's half was made with other settings: {before.settings}")
+        images = defaced_images(
+            original, defaced, before.work_original, before.template, before.template_brain, resolution_mm
+        )
+        time_prepare = before.time_prepare + time.perf_counter() - start
+        orig = before.run
+        defc = process_image(
+            images.work_defaced,
+            images.template,
+            images.template_brain,
+            mode,
+            seed,
+            contrast,
+            before.start,
+            initial is None,
+        )
     metrics = _overlap_metrics(orig, defc, images.work_original)
 
     start = time.perf_counter()

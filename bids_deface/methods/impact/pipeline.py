@@ -51,7 +51,7 @@ from typing import NamedTuple
 import nibabel as nib
 import numpy as np
 
-from bids_deface.methods.ants_bridge import ants_seed, nifti_to_ants, write_ras_affine
+from bids_deface.methods.ants_bridge import ants_geometry, ants_seed, nifti_to_ants, volume_3d, write_ras_affine
 from bids_deface.methods.impact.tissues import brain_mask, segment
 
 LOGGER = logging.getLogger(__name__)
@@ -124,29 +124,49 @@ def prepare_images(
     resolution_mm: float | None,
 ) -> WorkingImages:
     """The images in ANTs, resampled to the working grid (template brain on the template's)."""
+    work_original = working_image(original, resolution_mm)
+    template, template_brain = working_template(template_head, template_brain_mask, resolution_mm)
+    return defaced_images(original, defaced, work_original, template, template_brain, resolution_mm)
+
+
+def working_image(img: nib.Nifti1Image, resolution_mm: float | None):
+    """An image in ANTs, on the working grid."""
+    return _resample(nifti_to_ants(img), resolution_mm)
+
+
+def working_template(template_head: nib.Nifti1Image, template_brain_mask: nib.Nifti1Image, resolution_mm: float | None):
+    """The template head on the working grid, and its brain mask on the head's."""
     import ants
 
-    native_original = nifti_to_ants(original)
-    native_defaced = nifti_to_ants(defaced)
-    work_original = _resample(native_original, resolution_mm)
-    work_defaced = _resample(native_defaced, resolution_mm)
-    native = _native_changes(native_original, native_defaced)
-    del native_original, native_defaced
     template = _resample(nifti_to_ants(template_head), resolution_mm)
     template_brain = ants.resample_image_to_target(nifti_to_ants(template_brain_mask), template, interp_type="linear")
+    return template, template_brain
+
+
+def defaced_images(
+    original: nib.Nifti1Image, defaced: nib.Nifti1Image, work_original, template, template_brain, resolution_mm
+) -> WorkingImages:
+    """:func:`prepare_images` once the original's working image and the template's exist."""
+    work_defaced = working_image(defaced, resolution_mm)  # first: the native changes can reuse its memory
+    native = _native_changes(original, defaced)
     return WorkingImages(native, work_original, work_defaced, template, template_brain)
 
 
-def _native_changes(original, defaced) -> NativeChanges:
-    """The voxels whose value defacing changed, and the absolute change (float64) at each."""
+def _native_changes(original: nib.Nifti1Image, defaced: nib.Nifti1Image) -> NativeChanges:
+    """The voxels whose value defacing changed, and the absolute change (float64) at each.
+
+    Compared as the float32 values the pipeline works on, but without making its float32
+    copies of the two whole images (and ANTs' own: 220 MB on a 1 mm head).
+    """
     import ants
 
-    a, b = original.numpy(), defaced.numpy()
+    a, b = volume_3d(original), volume_3d(defaced)
     index = np.flatnonzero(a != b)
-    size = np.abs(a.ravel()[index].astype(np.float64) - b.ravel()[index].astype(np.float64))
-    grid = ants.from_numpy(
-        np.zeros(a.shape, np.uint8), origin=original.origin, spacing=original.spacing, direction=original.direction
-    )
+    before, after = a.flat[index].astype(np.float32), b.flat[index].astype(np.float32)
+    changed = before != after  # two values may differ only beyond float32's precision
+    index, before, after = index[changed], before[changed], after[changed]
+    size = np.abs(before.astype(np.float64) - after.astype(np.float64))
+    grid = ants.from_numpy(np.zeros(a.shape, np.uint8), **ants_geometry(original))
     return NativeChanges(grid, index, size)
 
 
@@ -295,10 +315,10 @@ def _register(
 # --------------------------------------------------------------------------- one image, both images
 
 
-def _process(
+def process_image(
     image, template, template_brain, mode: str, seed: int, contrast: str, initial: str, head_stage: bool = True
 ) -> dict:
-    """Run the structural mini-pipeline on one (working-grid) ANTs image."""
+    """Run the structural mini-pipeline on one (working-grid) ANTs image, from the start ``initial``."""
     import ants
 
     timings: dict[str, float] = {}
@@ -335,23 +355,23 @@ def _process(
 def process_pair(
     images: WorkingImages, mode: str, seed: int, contrast: str, initial: np.ndarray | None = None
 ) -> tuple[dict, dict]:
-    """:func:`_process` on the original, then the defaced image, from one shared start.
+    """:func:`process_image` on the original, then the defaced image, from one shared start.
 
     The start: ``initial`` (4x4 RAS, image world -> template world: the defacing
     registration, made on the original), then only the brain-region stage runs (the
     whole-head stage would find what it already found); else the centres of mass
     (:func:`center_of_mass_init`) and both stages. It is written to a temporary directory.
     """
-    runs = {}
     with tempfile.TemporaryDirectory(prefix="bids_deface_impact_") as tmp:
-        path = str(Path(tmp) / "init.mat")
-        if initial is None:
-            start = center_of_mass_init(images.work_original, images.template, path)
-        else:
-            start = write_ras_affine(initial, path)
-        for name, work in (("original", images.work_original), ("defaced", images.work_defaced)):
-            LOGGER.debug("impact: processing the %s image (%s mode)", name, mode)
-            runs[name] = _process(
-                work, images.template, images.template_brain, mode, seed, contrast, start, head_stage=initial is None
-            )
-    return runs["original"], runs["defaced"]
+        start = start_transform(images.work_original, images.template, initial, str(Path(tmp) / "init.mat"))
+        return tuple(
+            process_image(work, images.template, images.template_brain, mode, seed, contrast, start, initial is None)
+            for work in (images.work_original, images.work_defaced)
+        )
+
+
+def start_transform(work_original, template, initial: np.ndarray | None, path: str) -> str:
+    """Write the start of both registrations to ``path``: ``initial``, else the centres of mass."""
+    if initial is None:
+        return center_of_mass_init(work_original, template, path)
+    return write_ras_affine(initial, path)
