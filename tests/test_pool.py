@@ -5,30 +5,50 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
+from scipy import sparse
 
-from bids_deface.cli.pool import FIRST, MultiProcPlugin
+from bids_deface.cli.pool import EXPECTED_S, MultiProcPlugin, critical_paths
+
+#: One session of two images (sub-chris): the T1w is the reference, the PDw is co-registered.
+STEPS = [
+    "register_template",  # 0
+    "independent_brain",  # 1
+    "coregister",  # 2 (PDw)
+    "look_at_original",  # 3 (T1w)
+    "look_at_original",  # 4 (PDw)
+    "deface",  # 5 (T1w)
+    "deface",  # 6 (PDw)
+    "face_qa",  # 7 (T1w)
+    "face_qa",  # 8 (PDw)
+    "ds_defaced",  # 9 (T1w), a step not listed
+]
+EDGES = [(0, 5), (1, 5), (0, 6), (1, 6), (2, 6), (3, 7), (5, 7), (4, 8), (6, 8), (5, 9)]
 
 
-def _plugin(names: list[str]) -> MultiProcPlugin:
+def _plugin() -> MultiProcPlugin:
     plugin = MultiProcPlugin.__new__(MultiProcPlugin)  # no pool: only the ordering is asked
-    plugin.procs = [SimpleNamespace(name=name) for name in names]
+    plugin.procs = [SimpleNamespace(name=name) for name in STEPS]
+    refidx = sparse.lil_matrix((len(STEPS), len(STEPS)), dtype=int)
+    for a, b in EDGES:
+        refidx[a, b] = 1
+    plugin.refidx = refidx
     return plugin
 
 
-def test_the_chain_every_image_waits_on_starts_first():
-    names = ["look_at_original", "look_at_original", "flicker_rpt", "coregister", "independent_brain", "deface"]
-    order = _plugin(names)._sort_jobs(np.arange(len(names)))
-    assert [names[j] for j in order] == [
-        "independent_brain",
-        "coregister",
-        "deface",
-        "look_at_original",
-        "look_at_original",
-        "flicker_rpt",
-    ]
-    assert list(order[-3:]) == [0, 1, 2]  # the others keep the graph's order
+def test_critical_paths_add_the_longest_chain_below_each_step():
+    successors = [[b for a, b in EDGES if a == i] for i in range(len(STEPS))]
+    remaining = critical_paths(_plugin().procs, successors)
+    assert remaining[7] == EXPECTED_S["face_qa"] + 0.0
+    assert remaining[5] == EXPECTED_S["deface"] + EXPECTED_S["face_qa"]
+    assert remaining[0] == EXPECTED_S["register_template"] + remaining[5]
+    assert remaining[9] == 0.1 + 0.0  # a step not listed
 
 
-def test_first_lists_the_registrations_before_what_needs_them():
-    assert FIRST.index("register_template") < FIRST.index("deface") < FIRST.index("impact")
-    assert FIRST.index("independent_brain") < FIRST.index("coregister")  # every deface needs the brain core
+def test_the_longest_chains_start_first():
+    plugin = _plugin()
+    ready = np.array([0, 1, 2, 3, 4])  # at the start of the run
+    order = [STEPS[j] for j in plugin._sort_jobs(ready)]
+    assert order[0] == "register_template"
+    assert order.index("coregister") < order.index("look_at_original")
+    # once the registration is running, a render of the original still waits for the brain core
+    assert list(plugin._sort_jobs(np.array([1, 3, 4])))[0] == 1

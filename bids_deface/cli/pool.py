@@ -18,9 +18,10 @@ whose writing end it holds itself.
 Workers log as the main process does (:func:`_worker_logging`): their nipype chatter, warnings
 and the C-level output of ITK/ANTs go to the run's log file, not to the terminal.
 
-When more steps are ready than there are free processors, the chain every image waits on
-starts first (:data:`FIRST`): nipype's order (the graph's) once put both images' renders of
-the original before sub-chris's co-registration, and the PDw waited 6 s for it.
+When more steps are ready than there are free processors, the step heading the longest
+chain of expected work starts first (:func:`critical_paths`): nipype's order (the graph's)
+once put both images' renders of the original before sub-chris's co-registration, and the
+PDw waited 6 s for it.
 """
 
 from __future__ import annotations
@@ -37,19 +38,38 @@ from nipype.pipeline.plugins.multiproc import process_initializer
 from .deathsig import die_with_parent
 
 LOGGER = logging.getLogger("bids_deface")
-#: Steps started before any other ready step, in this order: the registrations, what the
-#: deface needs (the session's brain core before one image's co-registration), what needs
-#: the deface, and the comparison every record waits for. The rest (renders of the
-#: original, reportlets) fills the processors these leave free.
-FIRST = (
-    "register_template",
-    "independent_brain",
-    "brain_agreement",
-    "coregister",
-    "deface",
-    "impact",
-    "face_qa",
-)
+#: Rough seconds a step takes on a 1 mm head on one core (benchmarks/README.md, "Speed
+#: issue"); a step not listed counts 0.1 s. Only their proportions matter (see
+#: :meth:`MultiProcPlugin._sort_jobs`).
+EXPECTED_S = {
+    "register_template": 8.0,
+    "independent_brain": 5.0,
+    "coregister": 5.0,
+    "look_at_original": 6.0,
+    "deface": 1.5,
+    "impact_original": 5.0,
+    "impact": 5.0,
+    "face_qa": 5.0,
+    "flicker_rpt": 0.5,
+    "removal_rpt": 0.6,
+    "renders_rpt": 0.3,
+    "recon_all_orig": 20_000.0,
+    "recon_all_defaced": 20_000.0,
+}
+
+
+def critical_paths(procs: list, successors: list[list[int]]) -> list[float]:
+    """Each step's expected seconds to the end of the run along its longest chain of steps.
+
+    ``procs`` in topological order (as nipype keeps them); ``successors[i]``: the indices
+    of the steps that need step ``i``.
+    """
+    remaining = [0.0] * len(procs)
+    for i in reversed(range(len(procs))):
+        after = max((remaining[j] for j in successors[i]), default=0.0)
+        remaining[i] = EXPECTED_S.get(procs[i].name, 0.1) + after
+    return remaining
+
 
 #: Imported by the forkserver when it starts: it then dies with the main process.
 FORKSERVER_PRELOAD = "bids_deface.cli._forkserver_preload"
@@ -150,10 +170,17 @@ class MultiProcPlugin(_NipypeMultiProc):
         )
 
     def _sort_jobs(self, jobids, scheduler="tsort"):
-        """Ready steps of :data:`FIRST` first, in its order; the others after, in the graph's order."""
+        """Ready steps by the longest chain of work they head, longest first (list scheduling).
+
+        With more ready steps than processors, the chain that would finish last starts first:
+        the registration before the renders of the original, whose chain (renders, then the
+        face check) is shorter; nipype's order (the graph's) once left the face check last.
+        """
         jobids = super()._sort_jobs(jobids, scheduler=scheduler)
-        rank = {name: i for i, name in enumerate(FIRST)}
-        return sorted(jobids, key=lambda job: rank.get(self.procs[job].name, len(FIRST)))
+        if getattr(self, "_remaining", None) is None or len(self._remaining) != len(self.procs):
+            rows = [list(row) for row in self.refidx.rows]  # the graph as built; a map node's parts come later
+            self._remaining = critical_paths(self.procs, rows + [[]] * (len(self.procs) - len(rows)))
+        return sorted(jobids, key=lambda job: -self._remaining[job])
 
     def _submit_job(self, node, updatehash=False):
         try:
