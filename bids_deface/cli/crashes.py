@@ -9,8 +9,9 @@ from pathlib import Path
 _EXC_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Exit)): (?P<message>.*)$")
 #: Exception types that are expected failures of one image (exit 1), not bugs (exit 3).
 EXPECTED = ("InputImageError", "RegistrationError", "BidsDefaceError")
-#: An OSError of the machine's state, not of the code: no space left (28), over quota (122), read-only (30).
-_ENVIRONMENT = re.compile(r"^\[Errno (28|122|30)\] ")
+#: OSErrors of the machine's state, not of the code: no space left (28), over quota (122), read-only (30).
+ENVIRONMENT_ERRNOS = (28, 122, 30)
+_ENVIRONMENT = re.compile(rf"^\[Errno ({'|'.join(map(str, ENVIRONMENT_ERRNOS))})\] ")
 
 
 @dataclass(frozen=True)

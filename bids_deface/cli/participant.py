@@ -11,8 +11,8 @@ from ..config import Config
 from ..derivatives import image_outputs, metrics_path, write_dataset_description, write_json
 from ..layout import AnatImage, SessionPlan, collect_sessions, index_dataset, split_unavailable
 from ..methods.record import error_record, tally
-from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_USAGE, gate_code, worst
-from .crashes import Crash, first_crash, read_crashes
+from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, gate_code, worst
+from .crashes import ENVIRONMENT_ERRNOS, Crash, first_crash, read_crashes
 from .graph import run_workflow
 from .locks import ParticipantBusy, participant_locks
 
@@ -86,17 +86,8 @@ def _run_participants(config: Config, layout, plans: list[SessionPlan]) -> int:
     code = account_for_images(
         plans, ex.output_dir, crash_dir, wf_opts.fail_on, unavailable=unavailable, stopped=stopped
     )
-    from ..reports.participant import generate_participant_report
-
     for subject in subjects:
-        try:
-            path = generate_participant_report(
-                ex.output_dir, subject, options=wf_opts, run_uuid=ex.run_uuid, log_dir=crash_dir
-            )
-            LOGGER.info("sub-%s: report %s", subject, path)
-        except Exception:  # noqa: BLE001 - a report bug must not hide the defacing results
-            LOGGER.exception("sub-%s: could not write the participant report", subject)
-            code = worst(code, EXIT_INTERNAL)
+        code = worst(code, _participant_report(ex, wf_opts, subject, crash_dir))
     if wf_opts.release_dir is not None:
         from .release import write_release
 
@@ -139,16 +130,39 @@ def write_error_record(
     return record
 
 
+def _participant_report(ex, wf_opts, subject: str, crash_dir: Path) -> int:
+    """Write one participant's report; the exit code it adds (a full disk fails the run, a bug is internal)."""
+    from ..reports.participant import generate_participant_report
+
+    try:
+        path = generate_participant_report(
+            ex.output_dir, subject, options=wf_opts, run_uuid=ex.run_uuid, log_dir=crash_dir
+        )
+    except OSError as err:
+        if err.errno not in ENVIRONMENT_ERRNOS:
+            LOGGER.exception("sub-%s: could not write the participant report", subject)
+            return EXIT_INTERNAL
+        LOGGER.error("sub-%s: could not write the participant report: %s", subject, err)  # the machine, not a bug
+        return EXIT_FAILED
+    except Exception:  # noqa: BLE001 - a report bug must not hide the defacing results
+        LOGGER.exception("sub-%s: could not write the participant report", subject)
+        return EXIT_INTERNAL
+    LOGGER.info("sub-%s: report %s", subject, path)
+    return EXIT_OK
+
+
 def _crash_for(crashes: list[Crash], plan: SessionPlan, image: AnatImage) -> Crash | None:
-    """The first crash of a node of this image's subgraph, else of its session's own steps."""
-    reasons = [c for c in crashes if f"{image.key}_wf" in c.node.split(".")]
-    if not reasons:  # a session-level step (the template registration) failed
-        reasons = [
-            c
-            for c in crashes
-            if f"{plan.key}_wf" in c.node.split(".")
-            and not any(f"{i.key}_wf" in c.node.split(".") for i in plan.images)
-        ]
+    """The crash an image's record names, among its own steps' and its session's (:func:`first_crash`).
+
+    A session's template registration fails for the input's own reason, and the renders of
+    the original, which start beside it, then fail on the same input for a vaguer one.
+    """
+    reasons = [
+        c
+        for c in crashes
+        if f"{image.key}_wf" in c.node.split(".")
+        or (f"{plan.key}_wf" in c.node.split(".") and not any(f"{i.key}_wf" in c.node.split(".") for i in plan.images))
+    ]
     return first_crash(reasons)
 
 
