@@ -28,9 +28,11 @@ from ..volume import coarse_head_mask, downsample, to_plausible_size
 LOGGER = logging.getLogger(__name__)
 
 _LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
-#: Fraction of the fixed image's voxels the Mattes metric samples at each linear stage of
-#: the template registration. At ANTs' usual 0.25 it took 1.5-3.6 s less on the shared
-#: heads, but sub-reg's (60 slices of 2 mm) went 36 mm astray (anisotropy 1.27).
+#: Fraction of the fixed image's voxels the Mattes metric samples at each linear stage. At
+#: ANTs' usual 0.25 both routes took 1-4 s less on the shared heads, but sub-reg's template
+#: registration (60 slices of 2 mm) went 36 mm astray, and the second route's brain moved
+#: into what a deface removed on sub-chris's PDw (audited alone) and on a head with a wrong
+#: voxel size (benchmarks/README.md, "Speed issue, second round").
 SAMPLING_RATE = 0.5
 
 
@@ -332,7 +334,6 @@ def register_from_moments(
     resolution_mm: float = 4.0,
     seed: int = 42,
     scale_range: tuple[float, float] = RegistrationCriteria.scale_range,
-    sampling_rate: float = SAMPLING_RATE,
 ) -> np.ndarray:
     """Similarity, then affine, registration of ``moving`` to ``image`` from their centres of mass.
 
@@ -349,12 +350,8 @@ def register_from_moments(
     fixed = nifti_to_ants(fixed_small)
     moving_ants = nifti_to_ants(moving_small)
     with tempfile.TemporaryDirectory(prefix="bids_deface_moments_") as tmp:
-        similarity = _ants_linear(
-            fixed, moving_ants, "Similarity", None, seed, Path(tmp) / "similarity_", sampling_rate
-        )
-        matrix = read_itk_affine(
-            _ants_linear(fixed, moving_ants, "Affine", similarity, seed, Path(tmp) / "affine_", sampling_rate)
-        )
+        similarity = _ants_linear(fixed, moving_ants, "Similarity", None, seed, Path(tmp) / "similarity_")
+        matrix = _linear_registration(fixed, moving_ants, "Affine", similarity, seed, Path(tmp) / "affine_")
     return matrix @ to_head_size
 
 
@@ -363,9 +360,7 @@ def _linear_registration(fixed, moving, kind: str, initial, seed: int, prefix: P
     return read_itk_affine(_ants_linear(fixed, moving, kind, initial, seed, prefix))
 
 
-def _ants_linear(
-    fixed, moving, kind: str, initial, seed: int, prefix: Path, sampling_rate: float = SAMPLING_RATE
-) -> str:
+def _ants_linear(fixed, moving, kind: str, initial, seed: int, prefix: Path) -> str:
     """The ANTs transform file of :func:`_linear_registration` (initial transform included)."""
     with ants_seed(seed):
         result = ants.registration(
@@ -375,7 +370,7 @@ def _ants_linear(
             initial_transform=initial,
             aff_metric="mattes",
             aff_sampling=32,
-            aff_random_sampling_rate=sampling_rate,
+            aff_random_sampling_rate=SAMPLING_RATE,
             aff_iterations=(100, 50),
             aff_shrink_factors=(2, 1),
             aff_smoothing_sigmas=(1, 0),
