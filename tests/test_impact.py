@@ -368,6 +368,37 @@ def test_the_original_half_made_apart_gives_the_same_metrics(pydeface3, tmp_path
         impact_metrics(subject, defaced, before=half, **{**settings, "seed": 7})
 
 
+@pytest.mark.parametrize("oblique", [False, True])
+def test_the_brain_check_without_resampling_agrees_with_ants(oblique):
+    """_may_touch_brain says False only where ANTs' nearest-neighbour brain misses every changed voxel."""
+    import ants
+
+    from bids_deface.methods.impact.metrics import _may_touch_brain
+    from bids_deface.methods.impact.pipeline import NativeChanges, WorkingImages
+
+    rng = np.random.default_rng(3)
+    angle = np.deg2rad(17.0) if oblique else 0.0
+    direction = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    native = ants.from_numpy(np.zeros((40, 36, 30), np.float32), origin=(3.0, -2.0, 1.0), direction=direction)
+    work = ants.resample_image(native, (2.0, 2.0, 2.0), use_voxels=False, interp_type=0)  # ties everywhere
+    grid = native.clone("unsigned char")
+    agreed = {True: 0, False: 0}
+    for _ in range(12):
+        brain = np.zeros(work.shape, bool)
+        lo = rng.integers(2, 8, 3)
+        brain[tuple(slice(a, a + int(rng.integers(2, 8))) for a in lo)] = True
+        index = rng.choice(native.numpy().size, size=int(rng.integers(1, 60)), replace=False)
+        images = WorkingImages(NativeChanges(grid, index, np.ones(index.size)), work, work, work, work)
+        resampled = ants.resample_image_to_target(
+            work.new_image_like(brain.astype(np.float32)), grid, interp_type="nearestNeighbor"
+        )
+        itk = bool((resampled.numpy() > 0.5).ravel()[index].any())
+        fast = _may_touch_brain(images, brain)
+        assert fast or not itk, "a changed voxel in the brain must never be missed"
+        agreed[itk] += fast == itk
+    assert agreed[False] > 0 and agreed[True] > 0  # both cases met; the shortcut answers alone in some
+
+
 def test_frontal_lobe_cut_is_flagged(pydeface3):
     subject = pydeface3["subject"]
     data = np.asanyarray(subject.dataobj) * pydeface3["keep"]
