@@ -370,10 +370,10 @@ def test_the_original_half_made_apart_gives_the_same_metrics(pydeface3, tmp_path
 
 @pytest.mark.parametrize("oblique", [False, True])
 def test_the_brain_check_without_resampling_agrees_with_ants(oblique):
-    """_may_touch_brain says False only where ANTs' nearest-neighbour brain misses every changed voxel."""
+    """may_touch_brain says False only where ANTs' nearest-neighbour brain misses every changed voxel."""
     import ants
 
-    from bids_deface.methods.impact.metrics import _may_touch_brain
+    from bids_deface.methods.impact.native import may_touch_brain
     from bids_deface.methods.impact.pipeline import NativeChanges, WorkingImages
 
     rng = np.random.default_rng(3)
@@ -393,7 +393,7 @@ def test_the_brain_check_without_resampling_agrees_with_ants(oblique):
             work.new_image_like(brain.astype(np.float32)), grid, interp_type="nearestNeighbor"
         )
         itk = bool((resampled.numpy() > 0.5).ravel()[index].any())
-        fast = _may_touch_brain(images, brain)
+        fast = may_touch_brain(images, brain)
         assert fast or not itk, "a changed voxel in the brain must never be missed"
         agreed[itk] += fast == itk
     assert agreed[False] > 0 and agreed[True] > 0  # both cases met; the shortcut answers alone in some
