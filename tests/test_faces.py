@@ -129,6 +129,24 @@ def test_face_qa_record_on_a_phantom(phantom):
     assert kept.metrics["check_face"] is False and kept.metrics["check_face_reason"].startswith("face: eyes present")
 
 
+def test_the_originals_renders_made_apart_give_the_same_record(phantom):
+    """look_at_original in one step (pickled, as between steps), face_qa in another: the record of one call."""
+    import pickle
+
+    from bids_deface.methods.qa.check import face_qa, look_at_original
+
+    ph, views, settings = phantom, {"front": 0.0, "profile": 90.0}, {"size": 128, "detectors": ("dlib_hog",)}
+    before = pickle.loads(pickle.dumps(look_at_original(ph.image, views=views, **settings)))
+    defaced = deface_phantom(ph)
+    apart = face_qa(ph.image, defaced, ph.features, ph.labels, views=views, before=before, **settings)
+    together = face_qa(ph.image, defaced, ph.features, ph.labels, views=views, **settings)
+    untimed = [{k: v for k, v in r.metrics.items() if not k.startswith("time_")} for r in (apart, together)]
+    assert untimed[0] == untimed[1]
+    assert all(np.array_equal(apart.renders["defaced"][v], together.renders["defaced"][v]) for v in views)
+    with pytest.raises(ValueError, match="not the check's"):
+        face_qa(ph.image, defaced, ph.features, ph.labels, views=views, before=before, size=96, detectors=("dlib_hog",))
+
+
 def test_a_face_on_untouched_skin_is_a_face_left(template_front):
     from bids_deface.methods.qa.skin import faces_left, untouched_skin
 

@@ -126,13 +126,15 @@ class OriginalViews:
     """Everything the face check needs of the original image: made before the defaced one exists.
 
     The original's head mask (for the feature check), each view's framing (the defaced
-    render is framed identically) and each view's picture and detections.
+    render is framed identically) and each view's picture and detections; ``settings``,
+    the picture size and the detectors they were made with.
     """
 
     mask: np.ndarray
     frames: dict[str, tuple[np.ndarray, float]]
     looks: dict[str, Look]
     seconds: float
+    settings: tuple = ()
 
 
 def _look(picture: np.ndarray, view: str, detectors: tuple[str, ...]) -> Look:
@@ -172,7 +174,8 @@ def look_at_original(
         frames[view] = view_frame(surface.points, toward, right, up)
         picture = _render(surface, original.affine, yaw, 0.0, None, size, *frames[view])
         looks[view] = _look(picture, view, detectors)
-    return OriginalViews(mask=mask, frames=frames, looks=looks, seconds=round(time.monotonic() - start, 2))
+    seconds = round(time.monotonic() - start, 2)
+    return OriginalViews(mask=mask, frames=frames, looks=looks, seconds=seconds, settings=(size, tuple(detectors)))
 
 
 def _view_metrics(metrics: dict, seen: dict, descriptors: dict, role: str, view: str, look: Look) -> None:
@@ -205,8 +208,11 @@ def face_qa(
     labels (``features``).
     """
     before = before or look_at_original(original, views=views, size=size, detectors=detectors)
-    if set(before.looks) != set(views):
-        raise ValueError(f"the original's views {sorted(before.looks)} are not the check's {sorted(views)}")
+    if set(before.looks) != set(views) or before.settings != (size, tuple(detectors)):
+        raise ValueError(
+            f"the original's renders ({sorted(before.looks)}, size and detectors {before.settings}) "
+            f"are not the check's ({sorted(views)}, {(size, tuple(detectors))})"
+        )
     start = time.monotonic()
     original, defaced = in_memory(original), in_memory(defaced)
     surface = surface_volume(defaced)
