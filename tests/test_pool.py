@@ -52,3 +52,15 @@ def test_the_longest_chains_start_first():
     assert order.index("coregister") < order.index("look_at_original")
     # once the registration is running, a render of the original still waits for the brain core
     assert list(plugin._sort_jobs(np.array([1, 3, 4])))[0] == 1
+
+
+def test_a_process_whose_named_parent_is_gone_ends_at_once():
+    """A worker still starting when the run was killed: its parent is not the one it was forked by."""
+    import subprocess
+    import sys
+
+    code = "from bids_deface.cli.deathsig import die_with_parent; die_with_parent({}); print('alive')"
+    gone = subprocess.run([sys.executable, "-c", code.format(2**22 + 7)], capture_output=True, text=True, check=False)
+    assert gone.returncode == 1 and "alive" not in gone.stdout
+    here = subprocess.run([sys.executable, "-c", code.format("None")], capture_output=True, text=True, check=False)
+    assert here.returncode == 0 and "alive" in here.stdout

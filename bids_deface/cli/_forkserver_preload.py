@@ -4,6 +4,11 @@ each worker, whose parent it is, with it. Imports nothing heavy: the forkserver 
 every worker and must hold no threads or locks when it does.
 """
 
-from .deathsig import die_with_parent
+import os
 
-die_with_parent()
+from .deathsig import RUN_PID_VARIABLE, die_with_parent
+
+#: This forkserver's process id: the parent of every worker it forks (they inherit this module).
+FORKSERVER_PID = os.getpid()
+
+die_with_parent(int(os.environ.get(RUN_PID_VARIABLE, "0")) or None)

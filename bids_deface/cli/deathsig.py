@@ -13,17 +13,22 @@ import signal
 import sys
 
 _PR_SET_PDEATHSIG = 1
+#: The environment variable that tells the forkserver which process started it.
+RUN_PID_VARIABLE = "BIDS_DEFACE_RUN_PID"
 
 
-def die_with_parent() -> bool:
+def die_with_parent(parent: int | None = None) -> bool:
     """Ask the kernel to SIGKILL this process when its parent dies (Linux only).
 
     Returns whether it was set. A parent already gone (this process was re-parented
-    before the request took effect) ends this process at once.
+    before the request took effect) ends this process at once. ``parent``: the process
+    that started this one, when the caller knows it: a parent that died before this
+    function was even called is caught too (a worker still importing its modules when the
+    run was killed outlived it otherwise).
     """
     if not sys.platform.startswith("linux"):
         return False
-    parent = os.getppid()
+    parent = parent or os.getppid()
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
         return False

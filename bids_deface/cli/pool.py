@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from traceback import format_exception
@@ -35,7 +36,7 @@ from traceback import format_exception
 from nipype.pipeline.plugins.multiproc import MultiProcPlugin as _NipypeMultiProc
 from nipype.pipeline.plugins.multiproc import process_initializer, run_node
 
-from .deathsig import die_with_parent
+from .deathsig import RUN_PID_VARIABLE, die_with_parent
 
 LOGGER = logging.getLogger("bids_deface")
 #: Rough seconds a step takes on a 1 mm head on one core (benchmarks/README.md, "Speed
@@ -80,8 +81,12 @@ class WorkerDiedError(RuntimeError):
 
 
 def _worker_initializer(cwd: str, logging_setup: dict) -> None:
+    import sys
+
     process_initializer(cwd)
-    die_with_parent()
+    # forked by the forkserver: its process id came with the fork, whatever happened since
+    forkserver = getattr(sys.modules.get(FORKSERVER_PRELOAD), "FORKSERVER_PID", None)
+    die_with_parent(forkserver)
     _worker_logging(**logging_setup)
 
 
@@ -187,7 +192,9 @@ class MultiProcPlugin(_NipypeMultiProc):
         self.pool.shutdown(wait=False)  # nipype's pool (no process started yet): ours has the initializer
         self._mp_context = mp.get_context(self.plugin_args.get("mp_context"))
         if self._mp_context.get_start_method() == "forkserver":
-            # the forkserver starts with the first worker; it imports these modules first
+            # the forkserver starts with the first worker; it imports these modules first,
+            # and learns from the environment which process started it
+            os.environ[RUN_PID_VARIABLE] = str(os.getpid())
             self._mp_context.set_forkserver_preload(["__main__", FORKSERVER_PRELOAD])
         self.pool = self._new_pool()
 
