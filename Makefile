@@ -35,7 +35,7 @@ test: install test-tools
 	BIDS_DEFACE_SCREENSHOTS=$(CURDIR)/test-artifacts/screenshots $(PY) -m pytest -n 2 --dist loadgroup --durations=15 tests
 
 # The quick subset: unit tests on phantoms and the packaged template (no real heads, no
-# SLURM, browser or validator runs, nothing marked slow); about 5 minutes on 2 cores.
+# SLURM, browser or validator runs, nothing marked slow); about 4 minutes on 2 cores.
 test-fast: install
 	$(PY) -m pytest -n 2 -q -m "not heads and not slow and not slurm and not browser and not validator" tests
 
