@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +34,7 @@ from bids_deface.methods.impact.pipeline import (
     N4_GRID_MM,
     center_of_mass_init,
     defaced_images,
-    prepare_images,
     process_image,
-    process_pair,
     start_transform,
     working_image,
     working_template,
@@ -279,11 +278,11 @@ def impact_metrics(
         Names the tissue classes by intensity order.
     initial : numpy.ndarray, optional
         4x4 RAS matrix, image world -> template world (the defacing registration): both
-        registrations start from it and skip their whole-head stage
-        (:func:`~bids_deface.methods.impact.pipeline.process_pair`).
+        registrations start from it and skip their whole-head stage.
     before : OriginalHalf, optional
         :func:`impact_original` of ``original`` with the same arguments, made earlier
-        (perhaps in another process): only the defaced image is processed here.
+        (perhaps in another process): only the defaced image is processed here. Made
+        here (in a temporary folder) when absent.
 
     Returns
     -------
@@ -297,31 +296,30 @@ def impact_metrics(
     """
     _validate(mode, contrast, resolution_mm)
     _check_pair(original, defaced)
+    if before is None:  # both halves here: the original's transforms live as long as the call
+        settings = {
+            "template_head": template_head,
+            "template_brain_mask": template_brain_mask,
+            "mode": mode,
+            "seed": seed,
+            "resolution_mm": resolution_mm,
+            "contrast": contrast,
+            "initial": initial,
+        }
+        with tempfile.TemporaryDirectory(prefix="bids_deface_impact_") as tmp:
+            half = impact_original(original, folder=tmp, **settings)
+            return impact_metrics(original, defaced, before=half, **settings)
+    if before.settings != (mode, seed, contrast, resolution_mm, initial is None):
+        raise ValueError(f"the original's half was made with other settings: {before.settings}")
     start_total = time.perf_counter()
-
-    start = time.perf_counter()
-    if before is None:
-        images = prepare_images(original, defaced, template_head, template_brain_mask, resolution_mm)
-        time_prepare = time.perf_counter() - start
-        orig, defc = process_pair(images, mode, seed, contrast, initial)
-    else:
-        if before.settings != (mode, seed, contrast, resolution_mm, initial is None):
-            raise ValueError(f"the original's half was made with other settings: {before.settings}")
-        images = defaced_images(
-            original, defaced, before.work_original, before.template, before.template_brain, resolution_mm
-        )
-        time_prepare = before.time_prepare + time.perf_counter() - start
-        orig = before.run
-        defc = process_image(
-            images.work_defaced,
-            images.template,
-            images.template_brain,
-            mode,
-            seed,
-            contrast,
-            before.start,
-            initial is None,
-        )
+    images = defaced_images(
+        original, defaced, before.work_original, before.template, before.template_brain, resolution_mm
+    )
+    time_prepare = before.time_prepare + time.perf_counter() - start_total
+    orig = before.run
+    defc = process_image(
+        images.work_defaced, images.template, images.template_brain, mode, seed, contrast, before.start, initial is None
+    )
     metrics = _overlap_metrics(orig, defc, images.work_original)
 
     start = time.perf_counter()
@@ -330,7 +328,7 @@ def impact_metrics(
 
     metrics["intensity_change_in_brain"] = intensity_change_in_brain(images, orig["brain"])
     metrics.update(_timings(time_prepare, orig, defc, time_displacement))
-    metrics["time_total_s"] = time.perf_counter() - start_total + (before.seconds if before else 0.0)
+    metrics["time_total_s"] = time.perf_counter() - start_total + before.seconds
     return metrics
 
 

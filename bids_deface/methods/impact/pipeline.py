@@ -22,8 +22,9 @@ The outputs are compared in :mod:`bids_deface.methods.impact.metrics`.
 
 Determinism. ANTs threading follows ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS``, which ITK
 reads once per process (at its first multithreaded call); this module sets no global state
-at import. Original and defaced are processed in one call, so always with the same
-threads. At a given thread count the same input gives the same metrics (``time_*`` keys
+at import. Original and defaced are processed with the same thread count (the workflow
+runs both halves, :func:`~bids_deface.methods.impact.metrics.impact_original` and
+:func:`~bids_deface.methods.impact.metrics.impact_metrics`, on one thread). At a given thread count the same input gives the same metrics (``time_*`` keys
 aside), within a process and across runs; N4's result moves in the last digits with the
 thread count, which is why the workflow and the tests run ANTs on one thread:
 
@@ -43,9 +44,7 @@ thread count, which is why the workflow and the tests run ANTs on one thread:
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
-from pathlib import Path
 from typing import NamedTuple
 
 import nibabel as nib
@@ -116,19 +115,6 @@ def _n4_shrink_factor(image, target_mm: float = N4_GRID_MM) -> int:
     return max(1, int(round(target_mm / min(image.spacing))))
 
 
-def prepare_images(
-    original: nib.Nifti1Image,
-    defaced: nib.Nifti1Image,
-    template_head: nib.Nifti1Image,
-    template_brain_mask: nib.Nifti1Image,
-    resolution_mm: float | None,
-) -> WorkingImages:
-    """The images in ANTs, resampled to the working grid (template brain on the template's)."""
-    work_original = working_image(original, resolution_mm)
-    template, template_brain = working_template(template_head, template_brain_mask, resolution_mm)
-    return defaced_images(original, defaced, work_original, template, template_brain, resolution_mm)
-
-
 def working_image(img: nib.Nifti1Image, resolution_mm: float | None):
     """An image in ANTs, on the working grid."""
     return _resample(nifti_to_ants(img), resolution_mm)
@@ -146,7 +132,7 @@ def working_template(template_head: nib.Nifti1Image, template_brain_mask: nib.Ni
 def defaced_images(
     original: nib.Nifti1Image, defaced: nib.Nifti1Image, work_original, template, template_brain, resolution_mm
 ) -> WorkingImages:
-    """:func:`prepare_images` once the original's working image and the template's exist."""
+    """The images of a comparison in ANTs, once the original's working image and the template's exist."""
     work_defaced = working_image(defaced, resolution_mm)  # first: the native changes can reuse its memory
     native = _native_changes(original, defaced)
     return WorkingImages(native, work_original, work_defaced, template, template_brain)
@@ -321,6 +307,8 @@ def process_image(
     """Run the structural mini-pipeline on one (working-grid) ANTs image, from the start ``initial``."""
     import ants
 
+    LOGGER.debug("impact: processing an image of %s (%s mode)", image.shape, mode)
+
     timings: dict[str, float] = {}
     start = time.perf_counter()
     head = ants.get_mask(image, cleanup=0)
@@ -350,24 +338,6 @@ def process_image(
         "tissues": tissues,
         "timings": timings,
     }
-
-
-def process_pair(
-    images: WorkingImages, mode: str, seed: int, contrast: str, initial: np.ndarray | None = None
-) -> tuple[dict, dict]:
-    """:func:`process_image` on the original, then the defaced image, from one shared start.
-
-    The start: ``initial`` (4x4 RAS, image world -> template world: the defacing
-    registration, made on the original), then only the brain-region stage runs (the
-    whole-head stage would find what it already found); else the centres of mass
-    (:func:`center_of_mass_init`) and both stages. It is written to a temporary directory.
-    """
-    with tempfile.TemporaryDirectory(prefix="bids_deface_impact_") as tmp:
-        start = start_transform(images.work_original, images.template, initial, str(Path(tmp) / "init.mat"))
-        return tuple(
-            process_image(work, images.template, images.template_brain, mode, seed, contrast, start, initial is None)
-            for work in (images.work_original, images.work_defaced)
-        )
 
 
 def start_transform(work_original, template, initial: np.ndarray | None, path: str) -> str:
