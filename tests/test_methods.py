@@ -72,10 +72,9 @@ def _blobs(shape, seed):
 def test_fast_morphology_gives_scipys_voxels(radius):
     from scipy import ndimage
 
-    from bids_deface.methods.qa.render import _ellipsoid
-    from bids_deface.methods.volume import dilate, erode
+    from bids_deface.methods.volume import dilate, ellipsoid, erode
 
-    struct = _ellipsoid(np.array(radius))
+    struct = ellipsoid(np.array(radius))
     for seed, shape in enumerate([(20, 31, 17), (9, 40, 25), (33, 12, 28)]):
         mask = _blobs(shape, seed)
         np.testing.assert_array_equal(dilate(mask, struct), ndimage.binary_dilation(mask, struct))
@@ -114,6 +113,18 @@ def test_fill_all_but_largest_background_gives_ants_voxels():
         np.testing.assert_array_equal(filled, expected)
         assert (filled & ~mask).any()
     assert not fill_all_but_largest_background(np.zeros((4, 4, 4), bool)).any()
+
+
+def test_largest_component_keeps_the_biggest_face_connected_blob():
+    from bids_deface.methods.volume import largest_component
+
+    mask = np.zeros((8, 8, 8), bool)
+    mask[0:2, 0:2, 0:2] = True  # 8 voxels
+    mask[4:7, 4:7, 4:7] = True  # 27 voxels
+    mask[3, 3, 3] = True  # touches the big blob by a corner only: not face-connected
+    kept = largest_component(mask)
+    assert kept.sum() == 27 and kept[5, 5, 5] and not kept[3, 3, 3]
+    assert not largest_component(np.zeros((4, 4, 4), bool)).any()
 
 
 def test_ball_is_the_distance_transforms_erosion():

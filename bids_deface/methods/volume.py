@@ -65,11 +65,7 @@ def coarse_head_mask(data: np.ndarray) -> np.ndarray:
     if np.count_nonzero(data > 0) < 100:
         return np.zeros(data.shape, dtype=bool)
     mask = data > background_threshold(data)
-    mask = ndi.binary_opening(mask, iterations=1)
-    labels, n = ndi.label(mask)
-    if n > 1:
-        sizes = ndi.sum(mask, labels, index=np.arange(1, n + 1))
-        mask = labels == (1 + int(np.argmax(sizes)))
+    mask = largest_component(ndi.binary_opening(mask, iterations=1))
     mask = ndi.binary_closing(mask, iterations=2)
     # fill holes slice-wise along every axis (the air in sinuses and ear canals)
     for axis in range(3):
@@ -214,6 +210,16 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return ~outside[labels]
 
 
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest connected region of a mask (face connectivity; the first of equals); empty stays empty."""
+    labels, n = ndi.label(mask)
+    if n < 2:
+        return labels > 0
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return labels == int(np.argmax(sizes))
+
+
 def fill_all_but_largest_background(mask: np.ndarray) -> np.ndarray:
     """ANTs ``iMath FillHoles``: every background region but the largest (face connectivity) filled.
 
@@ -221,13 +227,13 @@ def fill_all_but_largest_background(mask: np.ndarray) -> np.ndarray:
     on a 2 mm head, this 0.02 s). Unlike :func:`fill_holes`, background cut off from the
     rest by the mask counts as a hole even where it reaches the grid's edge.
     """
-    mask = np.asarray(mask, dtype=bool)
-    labels, n = ndi.label(~mask)
-    if n < 2:
-        return mask.copy()
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    return labels != int(np.argmax(sizes))
+    return ~largest_component(~np.asarray(mask, dtype=bool))
+
+
+def ellipsoid(radius) -> np.ndarray:
+    """Structuring element: an ellipsoid of whole voxels with per-axis radii (voxels, at least 1)."""
+    grids = np.ogrid[tuple(slice(-r, r + 1) for r in radius)]
+    return sum((g / max(r, 1)) ** 2 for g, r in zip(grids, radius)) <= 1.0
 
 
 def ball(radius_mm: float, zooms) -> np.ndarray:

@@ -37,12 +37,10 @@ def _label_names(labels: dict) -> dict[str, int]:
 
 def skin_shell(mask: np.ndarray, zooms) -> np.ndarray:
     """The voxels of a head mask within :data:`SHELL_MM` of its surface (an ellipsoid of whole voxels a side)."""
-    from ..volume import erode
+    from ..volume import ellipsoid, erode
 
     depth = np.maximum(np.round(SHELL_MM / np.asarray(zooms[:3], dtype=float)).astype(int), 1)
-    grid = np.ogrid[tuple(slice(-r, r + 1) for r in depth)]
-    ball = sum((g / r) ** 2 for g, r in zip(grid, depth)) <= 1.0
-    return mask & ~erode(mask, ball)
+    return mask & ~erode(mask, ellipsoid(depth))
 
 
 def feature_presence(original, defaced, features_dseg, labels: dict, mask=None) -> dict[str, float]:

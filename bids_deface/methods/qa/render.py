@@ -37,7 +37,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from ..volume import background_threshold, dilate, erode, fill_holes, float_volume
+from ..volume import background_threshold, dilate, ellipsoid, erode, fill_holes, float_volume, largest_component
 from .silhouette import edge_points, ray_candidates
 
 LOGGER = logging.getLogger(__name__)
@@ -88,16 +88,12 @@ def head_mask(img: nib.Nifti1Image) -> np.ndarray:
     del data  # each full-size volume is let go once the next exists (4 bytes a voxel each)
     mask = smooth > skin_threshold(smooth)
     del smooth
-    labels, n = ndimage.label(mask)
-    if n == 0:
+    if not mask.any():
         raise ValueError("no voxel above the background threshold")
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    mask = labels == int(np.argmax(sizes))
-    del labels
+    mask = largest_component(mask)
     # close small gaps (dark skull, sinuses, ear canals) about 3 mm, then fill
     radius = np.maximum(np.round(3.0 / zooms).astype(int), 1)
-    struct = _ellipsoid(radius)
+    struct = ellipsoid(radius)
     pad = radius.max() + 1
     padded = np.pad(mask, pad)
     padded = erode(dilate(padded, struct), struct)  # a binary closing
@@ -105,12 +101,6 @@ def head_mask(img: nib.Nifti1Image) -> np.ndarray:
     mask = _fill_holes(mask, img.affine)
     LOGGER.debug("head mask: %d voxels (%.1f%%)", mask.sum(), 100 * mask.mean())
     return mask
-
-
-def _ellipsoid(radius: np.ndarray) -> np.ndarray:
-    """Ellipsoidal structuring element with per-axis radii (voxels)."""
-    grids = np.ogrid[tuple(slice(-r, r + 1) for r in radius)]
-    return sum((g / max(r, 1)) ** 2 for g, r in zip(grids, radius)) <= 1.0
 
 
 def _fill_holes(mask: np.ndarray, affine: np.ndarray) -> np.ndarray:
@@ -248,8 +238,8 @@ def surface_volume(img: nib.Nifti1Image, mask: np.ndarray | None = None) -> Surf
     smooth *= 0.5 / threshold
     soft = np.clip(smooth, 0.0, 1.0, out=smooth).astype(np.float32, copy=False)
     del smooth
-    soft[~dilate(mask, _ellipsoid(np.maximum(np.round(1.0 / zooms), 1).astype(int)))] = 0.0
-    soft[erode(mask, _ellipsoid(np.maximum(np.round(2.0 / zooms), 1).astype(int)))] = 1.0
+    soft[~dilate(mask, ellipsoid(np.maximum(np.round(1.0 / zooms), 1).astype(int)))] = 0.0
+    soft[erode(mask, ellipsoid(np.maximum(np.round(2.0 / zooms), 1).astype(int)))] = 1.0
     soft = ndimage.gaussian_filter(soft, sigma=np.clip(0.5 / zooms, 0.25, 1.0))
     return SurfaceVolume(soft, _surface_points(mask, img.affine))
 
