@@ -6,14 +6,13 @@ exists (beside the deface); :class:`Impact` then processes the defaced image and
 
 from __future__ import annotations
 
-import pickle
 import time
-from pathlib import Path
 
 import nibabel as nib
 from nipype.interfaces.base import File, SimpleInterface, TraitedSpec, isdefined, traits
 
 from ..config import DEFAULTS
+from ._handoff import hand_over, take_over
 from .deface import ANTsInputSpec, ants_threads, image_to_template, load_template
 
 #: Contrasts the tissue classes can be named for (intensity order); others use T1w's.
@@ -63,14 +62,10 @@ class ImpactOriginal(SimpleInterface):
 
     def _run_interface(self, runtime):
         from ..methods.impact.metrics import impact_original
-        from ..methods.io import atomic_path
 
         with ants_threads(self.inputs.num_threads):
             half = impact_original(nib.load(self.inputs.in_file), folder=runtime.cwd, **_settings(self.inputs))
-        out = Path(runtime.cwd) / "impact_original.pkl"
-        with atomic_path(out) as tmp:
-            tmp.write_bytes(pickle.dumps(half, protocol=pickle.HIGHEST_PROTOCOL))
-        self._results["out_file"] = str(out)
+        self._results["out_file"] = hand_over(half, runtime.cwd, "impact_original.pkl")
         return runtime
 
 
@@ -84,9 +79,7 @@ class Impact(SimpleInterface):
         from ..methods.impact.metrics import evaluate_impact, impact_metrics
 
         start = time.monotonic()
-        before = None
-        if isdefined(self.inputs.original_half):
-            before = pickle.loads(Path(self.inputs.original_half).read_bytes())
+        before = take_over(self.inputs.original_half)
         with ants_threads(self.inputs.num_threads):
             metrics = impact_metrics(
                 nib.load(self.inputs.in_file),

@@ -8,7 +8,6 @@ being registered (it needs neither the registration nor the defaced image);
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 
 import nibabel as nib
@@ -26,6 +25,7 @@ from nipype.interfaces.base import (
 
 from ..config import DEFAULTS
 from ..methods.qa.faces import DETECTORS
+from ._handoff import hand_over, take_over
 
 
 class _LookInputSpec(BaseInterfaceInputSpec):
@@ -44,14 +44,10 @@ class LookAtOriginal(SimpleInterface):
     output_spec = _LookOutputSpec
 
     def _run_interface(self, runtime):
-        from ..methods.io import atomic_path
         from ..methods.qa.check import look_at_original
 
         before = look_at_original(nib.load(self.inputs.in_file), detectors=tuple(self.inputs.detectors))
-        out = Path(runtime.cwd) / "original_views.pkl"
-        with atomic_path(out) as tmp:
-            tmp.write_bytes(pickle.dumps(before, protocol=pickle.HIGHEST_PROTOCOL))
-        self._results["out_file"] = str(out)
+        self._results["out_file"] = hand_over(before, runtime.cwd, "original_views.pkl")
         return runtime
 
 
@@ -86,16 +82,13 @@ class FaceQA(SimpleInterface):
         features = None
         if isdefined(self.inputs.features):
             features = np.asanyarray(nib.load(self.inputs.features).dataobj)
-        before = None
-        if isdefined(self.inputs.original_views):
-            before = pickle.loads(Path(self.inputs.original_views).read_bytes())
         result = face_qa(
             nib.load(self.inputs.in_file),
             nib.load(self.inputs.defaced),
             features,
             get_template(self.inputs.template).features_labels,
             detectors=tuple(self.inputs.detectors),
-            before=before,
+            before=take_over(self.inputs.original_views),
         )
         cwd = Path(runtime.cwd)
         renders = []
