@@ -1,7 +1,7 @@
 """Die with the parent process (Linux ``PR_SET_PDEATHSIG``); standard library only, no side effects.
 
 Used by :mod:`bids_deface.cli.pool` in every worker, and by :mod:`._forkserver_preload`
-in the multiprocessing forkserver.
+in the multiprocessing forkserver. :func:`libc` also serves the pool's ``malloc_trim``.
 """
 
 from __future__ import annotations
@@ -11,10 +11,17 @@ import ctypes.util
 import os
 import signal
 import sys
+from functools import cache
 
 _PR_SET_PDEATHSIG = 1
 #: The environment variable that tells the forkserver which process started it.
 RUN_PID_VARIABLE = "BIDS_DEFACE_RUN_PID"
+
+
+@cache
+def libc() -> ctypes.CDLL:
+    """The C library, loaded once (``OSError`` where there is none to load)."""
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
 def die_with_parent(parent: int | None = None) -> bool:
@@ -29,8 +36,7 @@ def die_with_parent(parent: int | None = None) -> bool:
     if not sys.platform.startswith("linux"):
         return False
     parent = parent or os.getppid()
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+    if libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
         return False
     if os.getppid() != parent:
         os._exit(1)

@@ -36,7 +36,7 @@ from traceback import format_exception
 from nipype.pipeline.plugins.multiproc import MultiProcPlugin as _NipypeMultiProc
 from nipype.pipeline.plugins.multiproc import process_initializer, run_node
 
-from .deathsig import RUN_PID_VARIABLE, die_with_parent
+from .deathsig import RUN_PID_VARIABLE, die_with_parent, libc
 
 LOGGER = logging.getLogger("bids_deface")
 #: Rough seconds a step takes on a 1 mm head on one core (benchmarks/README.md, "Speed
@@ -164,11 +164,8 @@ def _run_node_then_trim(node, updatehash, taskid):
 
 
 def _malloc_trim() -> None:
-    import ctypes
-    import ctypes.util
-
     try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+        libc().malloc_trim(0)
     except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to give back this way
         pass
 
