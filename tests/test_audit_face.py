@@ -8,10 +8,10 @@ import pytest
 from phantoms import template_head
 
 from bids_deface.data.templates import get_template
-from bids_deface.methods.deface.register import resample_to
 from bids_deface.methods.qa.audit import audit_face, face_region, face_skin, feature_surface, template_skin
 from bids_deface.methods.qa.depth import depth_map, face_depth_skin, mask_surface
 from bids_deface.methods.qa.render import head_mask, view_axes, view_frame
+from bids_deface.methods.volume import resample_to
 
 VIEWS = {"front": 0.0, "right45": 45.0}
 

@@ -193,6 +193,32 @@ def test_map_points_applies_the_transform(tmp_path):
     np.testing.assert_allclose(mapped - points.to_numpy(), [[1, 2, 2], [1, 2, 2]], atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    ("shape", "zooms", "resolution"),
+    [
+        ((37, 41, 29), (0.88, 0.88, 0.88), 2.0),
+        ((31, 44, 13), (0.8578751, 0.859375, 2.4), 2.0),
+        ((25, 30, 27), (1.0, 1.0, 1.0), 3.0),
+    ],
+)
+def test_the_working_grid_is_ants_resample_image(shape, zooms, resolution):
+    """``_resample`` gives the grid and the values of ``ants.resample_image`` (linear), cheaper;
+    the grids put the last voxels within half a voxel of the edge, and beyond it."""
+    from bids_deface.methods.impact.pipeline import _resample
+
+    rng = np.random.default_rng(3)
+    affine = np.diag([*zooms, 1.0]) @ np.array([[0, -1, 0, 20], [1, 0, 0, -30], [0, 0, 1, 5], [0, 0, 0, 1.0]])
+    image = nifti_to_ants(nib.Nifti1Image((rng.random(shape) * 1000).astype(np.float32), affine))
+    expected = ants.resample_image(image, (resolution,) * 3, use_voxels=False, interp_type=0)
+    got = _resample(image, resolution)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got.origin, expected.origin)
+    np.testing.assert_allclose(got.spacing, expected.spacing)
+    np.testing.assert_allclose(got.direction, expected.direction)
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=0, atol=1e-6)
+    assert _resample(image, None) is image
+
+
 # ----------------------------------------------------------------- image level
 
 

@@ -12,11 +12,10 @@ from bids_deface.methods.deface.register import (
     read_itk_affine,
     register_rigid,
     register_to_template,
-    resample_to,
 )
 from bids_deface.methods.errors import RegistrationError
 from bids_deface.methods.volume import coarse_head_mask as head_mask
-from bids_deface.methods.volume import downsample
+from bids_deface.methods.volume import downsample, resample_support, resample_to
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +128,27 @@ def test_head_mask_any_contrast(small_template):
     dice = 2 * (t1_mask & t2_mask).sum() / (t1_mask.sum() + t2_mask.sum())
     assert dice > 0.97
     assert 0.2 < t1_mask.mean() < 0.8
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_resampling_a_mask_in_its_box_gives_every_voxel_of_the_full_grid(order):
+    """``resample_support`` only works where the source can land, and agrees everywhere."""
+    rng = np.random.default_rng(order)
+    for _ in range(6):
+        source = np.zeros((30, 34, 28), np.uint8)
+        lo = rng.integers(0, 20, 3)
+        source[lo[0] : lo[0] + 6, lo[1] : lo[1] + 9, lo[2] : lo[2] + 4] = rng.integers(0, 4, (6, 9, 4))
+        source_affine = np.diag([1.5, 1.5, 1.5, 1.0])
+        source_affine[:3, 3] = (-20, -25, -18)
+        target_affine = np.diag([0.9, 1.1, 2.4, 1.0])
+        target_affine[:3, 3] = (-30, -32, -35)
+        angle = rng.uniform(-0.4, 0.4)
+        turn = np.eye(4)
+        turn[:2, :2] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+        turn[:3, 3] = rng.uniform(-5, 5, 3)
+        target_to_source = turn @ np.diag([rng.uniform(0.8, 1.2)] * 3 + [1.0])
+        full = resample_to(source, source_affine, (64, 60, 30), target_affine, target_to_source, order=order)
+        boxed = resample_support(source, source_affine, (64, 60, 30), target_affine, target_to_source, order=order)
+        assert full.any()
+        np.testing.assert_array_equal(boxed, full)
+    assert not resample_support(np.zeros((4, 4, 4)), np.eye(4), (5, 5, 5), np.eye(4)).any()

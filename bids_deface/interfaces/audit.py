@@ -95,10 +95,10 @@ class AuditFace(SimpleInterface):
     def _run_interface(self, runtime):
         from PIL import Image
 
-        from ..methods.deface.register import resample_to
         from ..methods.io import load_image
         from ..methods.qa.audit import audit_face
         from ..methods.qa.check import QA_VIEWS, yaw_token
+        from ..methods.volume import resample_to
 
         start = time.monotonic()
         img = load_image(self.inputs.in_file)

@@ -91,10 +91,10 @@ class BrainAgreement(SimpleInterface):
 
 def carried_mask(mask_file: str, image: nib.Nifti1Image, image_to_reference: np.ndarray | None) -> np.ndarray:
     """A reference-grid mask on ``image``'s grid (nearest neighbour through the co-registration)."""
-    from ..methods.deface.register import resample_to
+    from ..methods.volume import resample_support
 
     ref = nib.load(mask_file)
     data = np.asanyarray(ref.dataobj).astype(np.uint8)
     if image_to_reference is None and ref.shape[:3] == image.shape[:3] and np.allclose(ref.affine, image.affine):
         return data > 0
-    return resample_to(data, ref.affine, image.shape[:3], image.affine, image_to_reference, order=0) > 0
+    return resample_support(data, ref.affine, image.shape[:3], image.affine, image_to_reference, order=0) > 0

@@ -78,10 +78,10 @@ def image_to_template(inputs) -> np.ndarray:
 
 
 def _warp_ears(template_masks, img, matrix) -> np.ndarray:
-    from ..methods.deface.register import resample_to
+    from ..methods.volume import resample_support
 
     ears = template_masks.ears
-    return resample_to(np.asanyarray(ears.dataobj), ears.affine, img.shape[:3], img.affine, matrix) >= 0.5
+    return resample_support(np.asanyarray(ears.dataobj), ears.affine, img.shape[:3], img.affine, matrix) >= 0.5
 
 
 def _independent_brain_removed(inputs, img, removal) -> dict:

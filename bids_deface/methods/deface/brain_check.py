@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import nibabel as nib
 import numpy as np
 
-from ..volume import ball, erode, fill_holes
-from .register import register_from_moments, resample_to
+from ..volume import ball, erode, fill_holes, resample_support
+from .register import register_from_moments
 
 #: Shrink the atlas brain mask by this much before counting removed voxels in it: the
 #: boundary of an affinely registered atlas mask lies a median 2.8 mm (95th percentile
@@ -49,7 +49,10 @@ def independent_brain(image: nib.Nifti1Image, atlas, *, seed: int = 42) -> Indep
     """Register ``atlas`` (:class:`~bids_deface.data.atlas.BrainAtlas`) to ``image``; carry its brain mask."""
     image_to_atlas = register_from_moments(image, atlas.head, seed=seed)
     brain = atlas.brain
-    mask = resample_to(np.asanyarray(brain.dataobj), brain.affine, image.shape[:3], image.affine, image_to_atlas) >= 0.5
+    mask = (
+        resample_support(np.asanyarray(brain.dataobj), brain.affine, image.shape[:3], image.affine, image_to_atlas)
+        >= 0.5
+    )
     return IndependentBrain(mask=mask, image_to_atlas=image_to_atlas)
 
 

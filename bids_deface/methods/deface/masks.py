@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import nibabel as nib
 import numpy as np
 
-from ..volume import ball, dilate
-from .register import resample_to
+from ..volume import ball, dilate, resample_support, resample_to
 
 
 @dataclass(frozen=True)
@@ -111,7 +110,14 @@ def image_masks(
     removal = remove & ~protected
     features = None
     if template.features is not None:
-        features = _warp(template.features, shape, affine, image_to_template, order=0).astype(np.uint8)
+        features = resample_support(
+            np.asanyarray(template.features.dataobj),
+            template.features.affine,
+            shape,
+            affine,
+            image_to_template,
+            order=0,
+        ).astype(np.uint8)
     return ImageMasks(removal=removal, brain=brain, protected=protected, features=features)
 
 

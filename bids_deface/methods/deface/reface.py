@@ -12,9 +12,8 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 
-from ..volume import coarse_head_mask, float_volume
+from ..volume import coarse_head_mask, float_volume, resample_to
 from .masks import dilate_mm
-from .register import resample_to
 
 #: Quantiles matched between template and image intensities.
 _QUANTILES = np.linspace(1, 99, 50)

@@ -18,12 +18,11 @@ from pathlib import Path
 import ants
 import nibabel as nib
 import numpy as np
-from scipy import ndimage as ndi
 
 from ..ants_bridge import ants_seed, nifti_to_ants
 from ..errors import RegistrationError
 from ..overlap import dice
-from ..volume import coarse_head_mask, downsample, to_plausible_size
+from ..volume import coarse_head_mask, downsample, resample_to, to_plausible_size
 
 LOGGER = logging.getLogger(__name__)
 
@@ -104,36 +103,6 @@ def read_itk_affine(path: str | os.PathLike) -> np.ndarray:
     """Read an ANTs ``.mat`` affine as a 4x4 RAS matrix (fixed point -> moving point)."""
     transform = ants.read_transform(str(path))
     return itk_to_ras(transform.parameters, transform.fixed_parameters)
-
-
-def resample_to(
-    source: np.ndarray,
-    source_affine: np.ndarray,
-    target_shape: tuple[int, ...],
-    target_affine: np.ndarray,
-    target_to_source: np.ndarray | None = None,
-    *,
-    order: int = 1,
-    cval: float = 0.0,
-    mode: str = "constant",
-) -> np.ndarray:
-    """Resample ``source`` onto a target grid through ``target_to_source`` (RAS world 4x4).
-
-    ``mode="nearest"`` extends the edge values beyond the source grid (for masks that
-    reach the edge of their grid, such as the air in front of a template's face).
-    """
-    world = np.eye(4) if target_to_source is None else target_to_source
-    vox = np.linalg.inv(source_affine) @ world @ target_affine
-    return ndi.affine_transform(
-        np.asarray(source, dtype=np.float32),
-        vox[:3, :3],
-        vox[:3, 3],
-        output_shape=tuple(target_shape[:3]),
-        order=order,
-        mode=mode,
-        cval=cval,
-        prefilter=False,
-    )
 
 
 def _normalised_mi(a: np.ndarray, b: np.ndarray, bins: int = 32) -> float:
