@@ -135,13 +135,21 @@ STAGES = (
     ("impact s", "time_impact_s"),
     ("total s", "time_total_s"),
 )
+#: The stages that do what the peer does (register, then cut), without the checks.
+DEFACING_STAGES = ("time_registration_s", "time_coregistration_s", "time_deface_s")
 
 
 def _image_table(rows: list[tuple[str, dict, tuple | None]]) -> None:
     """One line per image: the app's stage times, the peer's wall and peak, their ratio."""
-    print(f"\n{'image':<34}" + "".join(f"{name:>9}" for name, _ in STAGES) + f"{'peer s':>8}{'peer MB':>8}{'ratio':>8}")
+    print(
+        f"\n{'image':<34}"
+        + "".join(f"{name:>9}" for name, _ in STAGES)
+        + f"{'peer s':>8}{'peer MB':>8}{'ratio':>8}{'deface':>8}"
+    )
     for _label, rec, peer in rows:
         cols = [rec.get(key) for _, key in STAGES]
+        # the peer's own job: the registration(s) and the removal, no check
+        defacing = sum(rec.get(key) or 0.0 for key in DEFACING_STAGES)
         peer_wall, peer_peak = (peer[0], peer[1]) if peer and peer[2] == 0 else (None, None)
         print(
             f"{rec['source_file'].split('/')[-1][:33]:<34}"
@@ -152,6 +160,7 @@ def _image_table(rows: list[tuple[str, dict, tuple | None]]) -> None:
                 else f"{'failed' if peer else '-':>8}{'-':>8}"  # BET dies on some thick-slab images
             )
             + _ratio(rec.get("time_total_s"), peer_wall)
+            + _ratio(defacing, peer_wall)
             + ("" if rec.get("status") == "pass" else f"  {rec.get('status')}: {rec.get('reason', '')}")
         )
 
@@ -208,7 +217,8 @@ def main(argv=None) -> int:
     _image_table(images)
     print(
         "\nratio: the app over the peer (participant: wall, or CPU seconds, over the peer's summed over its"
-        " images; image: the image's summed stage times, time_total_s, over the peer's wall on it)"
+        " images; image: the image's summed stage times, time_total_s, over the peer's wall on it;"
+        " deface: the same for the registration, co-registration and removal stages alone, the peer's own job)"
     )
     print(f"load average at end: {Path('/proc/loadavg').read_text().strip()}")
     return 0
