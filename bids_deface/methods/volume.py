@@ -292,15 +292,18 @@ def resample_support(
 
     A target voxel outside that box samples the source more than one voxel away from every
     nonzero voxel, where linear and nearest-neighbour interpolation both give 0: the result is
-    :func:`resample_to`'s, voxel for voxel (1 mm grids: a tenth of the work for a brain or face
-    mask). Returns the full-size result; an empty source gives zeros.
+    :func:`resample_to`'s, voxel for voxel, for the work of the box alone (the template's
+    facial features cover a small part of a head's grid). Returns the full-size result; an
+    empty source gives zeros.
     """
     target_shape = tuple(target_shape[:3])
-    nonzero = np.argwhere(np.asarray(source) != 0)
+    nonzero = np.asarray(source) != 0
     out = np.zeros(target_shape, dtype=np.float32)
-    if not len(nonzero):
+    if not nonzero.any():
         return out
-    lo, hi = nonzero.min(axis=0) - 1, nonzero.max(axis=0) + 1  # one voxel of interpolation around
+    spans = [np.flatnonzero(nonzero.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)]
+    lo = np.array([span[0] for span in spans]) - 1  # one voxel of interpolation around
+    hi = np.array([span[-1] for span in spans]) + 1
     corners = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])], float)
     world = np.eye(4) if target_to_source is None else target_to_source
     to_target = np.linalg.inv(target_affine) @ np.linalg.inv(world) @ source_affine
