@@ -95,7 +95,7 @@ def image_masks(
     # extend them beyond it, so that a larger head's chin or ears are not left behind
     remove = _warp_removal(template, shape, affine, image_to_template, deear=deear)
     # the brain only matters within the margin of what may be removed: warp and dilate it
-    # there (an exact result, several times faster than on the whole grid)
+    # there (the whole grid's result but for the rounding of the box's offset, several times faster)
     brain = np.zeros(shape, dtype=bool)
     protected = np.zeros(shape, dtype=bool)
     if remove.any():
