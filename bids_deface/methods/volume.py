@@ -291,21 +291,19 @@ def resample_support(
     only in the box of the target grid its nonzero voxels can reach.
 
     A target voxel outside that box samples the source more than one voxel away from every
-    nonzero voxel, where linear and nearest-neighbour interpolation both give 0. Inside it the
-    sampling points are :func:`resample_to`'s but for the rounding of the box's offset (values
-    1e-12 apart on the shared heads; a voxel within that of a threshold or of a
-    nearest-neighbour tie could go either way). The work is the box's alone: the template's
-    facial features and ears cover a small part of a head's grid (0.5 -> 0.17 s and
-    0.6 -> 0.08 s on a 1 mm head). Returns the full-size result; an empty source gives zeros.
+    nonzero voxel, where linear and nearest-neighbour interpolation both give 0; inside it,
+    :func:`resample_box` (the rounding of its offset aside). The work is the box's alone: the
+    template's facial features and ears cover a small part of a head's grid (0.5 -> 0.17 s
+    and 0.6 -> 0.08 s on a 1 mm head). Returns the full-size result; an empty source gives
+    zeros.
     """
     target_shape = tuple(target_shape[:3])
     nonzero = np.asarray(source) != 0
     out = np.zeros(target_shape, dtype=np.float32)
     if not nonzero.any():
         return out
-    spans = [np.flatnonzero(nonzero.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)]
-    lo = np.array([span[0] for span in spans]) - 1  # one voxel of interpolation around
-    hi = np.array([span[-1] for span in spans]) + 1
+    first, last = bounding_box(nonzero)
+    lo, hi = first - 1, last + 1  # one voxel of interpolation around
     corners = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])], float)
     world = np.eye(4) if target_to_source is None else target_to_source
     to_target = np.linalg.inv(target_affine) @ np.linalg.inv(world) @ source_affine
@@ -314,10 +312,37 @@ def resample_support(
     stop = np.clip(np.ceil(reach.max(axis=0)).astype(int) + 2, 0, target_shape)
     if np.any(stop <= start):
         return out
+    box = tuple(slice(a, b) for a, b in zip(start, stop))
+    out[box] = resample_box(source, source_affine, target_affine, start, stop, target_to_source, order=order)
+    return out
+
+
+def resample_box(
+    source: np.ndarray,
+    source_affine: np.ndarray,
+    target_affine: np.ndarray,
+    start,
+    stop,
+    target_to_source: np.ndarray | None = None,
+    *,
+    order: int = 1,
+) -> np.ndarray:
+    """:func:`resample_to` (``mode="constant"``) over the box ``[start, stop)`` of a target grid.
+
+    The box's values are the whole grid's but for the rounding of the box's offset (1e-12
+    apart on the shared heads; a voxel within that of a threshold or of a nearest-neighbour
+    tie could go either way).
+    """
     shift = np.eye(4)
     shift[:3, 3] = start
-    box = tuple(slice(a, b) for a, b in zip(start, stop))
-    out[box] = resample_to(
-        source, source_affine, tuple(stop - start), target_affine @ shift, target_to_source, order=order
-    )
-    return out
+    shape = tuple(int(b - a) for a, b in zip(start, stop))
+    return resample_to(source, source_affine, shape, target_affine @ shift, target_to_source, order=order)
+
+
+def bounding_box(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last index of a nonempty mask's voxels along each axis (from its projections)."""
+    mask = np.asarray(mask, dtype=bool)
+    spans = [
+        np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis))) for axis in range(mask.ndim)
+    ]
+    return np.array([span[0] for span in spans]), np.array([span[-1] for span in spans])

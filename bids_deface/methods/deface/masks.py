@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import nibabel as nib
 import numpy as np
 
-from ..volume import ball, dilate, resample_support, resample_to
+from ..volume import ball, bounding_box, dilate, resample_box, resample_support, resample_to
 
 
 @dataclass(frozen=True)
@@ -94,18 +94,18 @@ def image_masks(
     # face and ears reach the template grid's edge (the air in front and beside the head):
     # extend them beyond it, so that a larger head's chin or ears are not left behind
     remove = _warp_removal(template, shape, affine, image_to_template, deear=deear)
-    # the brain only matters within the margin of what may be removed: warp and dilate it
-    # there (the whole grid's result but for the rounding of the box's offset, several times faster)
+    # the brain only matters within the margin of what may be removed: warp (resample_box)
+    # and dilate it there, several times faster than on the whole grid
     brain = np.zeros(shape, dtype=bool)
     protected = np.zeros(shape, dtype=bool)
     if remove.any():
         pad = np.ceil(brain_margin_mm / np.asarray(zooms, dtype=float)).astype(int) + 1
-        lo = np.maximum(np.argwhere(remove).min(axis=0) - pad, 0)
-        hi = np.minimum(np.argwhere(remove).max(axis=0) + pad + 1, shape)
+        first, last = bounding_box(remove)
+        lo, hi = np.maximum(first - pad, 0), np.minimum(last + pad + 1, shape)
         box = tuple(slice(a, b) for a, b in zip(lo, hi))
-        shift = np.eye(4)
-        shift[:3, 3] = lo
-        brain[box] = _warp(template.brain, tuple(hi - lo), affine @ shift, image_to_template) > brain_threshold
+        brain_data = np.asanyarray(template.brain.dataobj)
+        warped = resample_box(brain_data, template.brain.affine, affine, lo, hi, image_to_template)
+        brain[box] = warped > brain_threshold
         protected[box] = dilate_mm(brain[box], zooms, brain_margin_mm)
     removal = remove & ~protected
     features = None
