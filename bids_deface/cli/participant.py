@@ -138,13 +138,10 @@ def _participant_report(ex, wf_opts, subject: str, crash_dir: Path) -> int:
         path = generate_participant_report(
             ex.output_dir, subject, options=wf_opts, run_uuid=ex.run_uuid, log_dir=crash_dir
         )
-    except OSError as err:
-        if err.errno not in ENVIRONMENT_ERRNOS:
-            LOGGER.exception("sub-%s: could not write the participant report", subject)
-            return EXIT_INTERNAL
-        LOGGER.error("sub-%s: could not write the participant report: %s", subject, err)  # the machine, not a bug
-        return EXIT_FAILED
-    except Exception:  # noqa: BLE001 - a report bug must not hide the defacing results
+    except Exception as err:  # noqa: BLE001 - a report bug must not hide the defacing results
+        if isinstance(err, OSError) and err.errno in ENVIRONMENT_ERRNOS:  # the machine, not a bug
+            LOGGER.error("sub-%s: could not write the participant report: %s", subject, err)
+            return EXIT_FAILED
         LOGGER.exception("sub-%s: could not write the participant report", subject)
         return EXIT_INTERNAL
     LOGGER.info("sub-%s: report %s", subject, path)
