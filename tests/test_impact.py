@@ -420,6 +420,7 @@ def test_the_brain_check_without_resampling_agrees_with_ants(oblique):
         )
         itk = bool((resampled.numpy() > 0.5).ravel()[index].any())
         fast = may_touch_brain(images, brain)
+        assert may_touch_brain(images, brain, chunk=7) == fast  # in chunks, the same answer
         assert fast or not itk, "a changed voxel in the brain must never be missed"
         agreed[itk] += fast == itk
     assert agreed[False] > 0 and agreed[True] > 0  # both cases met; the shortcut answers alone in some

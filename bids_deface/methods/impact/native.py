@@ -12,14 +12,15 @@ import numpy as np
 from bids_deface.methods.impact.pipeline import WorkingImages
 
 
-def may_touch_brain(images: WorkingImages, brain: np.ndarray, chunk: int = 1_000_000) -> bool:
+def may_touch_brain(images: WorkingImages, brain: np.ndarray, chunk: int = 200_000) -> bool:
     """Whether any voxel defacing changed could take the brain's value in a nearest-neighbour resampling.
 
     Nearest-neighbour interpolation picks, along each axis, the floor or the ceiling of a
     point's continuous index in the working grid, so a changed voxel none of whose eight
     surrounding working voxels is brain is outside the resampled brain, whatever the
     rounding. Answers without resampling the brain onto the native grid (ANTs' resampling
-    holds about 200 MB for a 1 mm head).
+    holds about 200 MB for a 1 mm head). ``chunk``: changed voxels looked at together (their
+    index, world and working-grid coordinates take about 200 bytes each).
     """
     grid, work = images.native.grid, images.work_original
     to_world = np.asarray(grid.direction) @ np.diag(grid.spacing)
