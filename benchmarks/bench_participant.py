@@ -137,6 +137,18 @@ STAGES = (
 )
 #: The stages that do what the peer does (register, then cut), without the checks.
 DEFACING_STAGES = ("time_registration_s", "time_coregistration_s", "time_deface_s")
+#: Stages run once per session, whose time every image record of the session repeats.
+SESSION_STAGES = ("time_registration_s", "time_brain_independent_s")
+
+
+def _session(rec: dict) -> str:
+    """The session folder of a record's image (``sub-01/ses-a``, or ``sub-01`` without sessions)."""
+    return str(Path(rec["source_file"]).parent.parent)
+
+
+def _image_seconds(rec: dict, keys, images_in_session: int) -> float:
+    """The summed ``keys`` stage times of an image, a session stage counting its share only."""
+    return sum((rec.get(key) or 0.0) / (images_in_session if key in SESSION_STAGES else 1) for key in keys)
 
 
 def _image_table(rows: list[tuple[str, dict, tuple | None]]) -> None:
@@ -144,22 +156,27 @@ def _image_table(rows: list[tuple[str, dict, tuple | None]]) -> None:
     print(
         f"\n{'image':<34}"
         + "".join(f"{name:>9}" for name, _ in STAGES)
-        + f"{'peer s':>8}{'peer MB':>8}{'ratio':>8}{'deface':>8}"
+        + f"{'share s':>9}{'peer s':>8}{'peer MB':>8}{'ratio':>8}{'deface':>8}"
     )
-    for _label, rec, peer in rows:
+    sessions = [_session(rec) for _, rec, _ in rows]
+    for (_label, rec, peer), session in zip(rows, sessions):
         cols = [rec.get(key) for _, key in STAGES]
+        n = sessions.count(session)
+        # the image's own stages and its share of its session's (the registration, the second route)
+        share = _image_seconds(rec, [key for _, key in STAGES[:-1]], n)
         # the peer's own job: the registration(s) and the removal, no check
-        defacing = sum(rec.get(key) or 0.0 for key in DEFACING_STAGES)
+        defacing = _image_seconds(rec, DEFACING_STAGES, n)
         peer_wall, peer_peak = (peer[0], peer[1]) if peer and peer[2] == 0 else (None, None)
         print(
             f"{rec['source_file'].split('/')[-1][:33]:<34}"
             + "".join(f"{c:>9.1f}" if isinstance(c, (int, float)) else f"{'-':>9}" for c in cols)
+            + f"{share:>9.1f}"
             + (
                 f"{peer_wall:>8.1f}{peer_peak:>8.0f}"
                 if peer_wall
                 else f"{'failed' if peer else '-':>8}{'-':>8}"  # BET dies on some thick-slab images
             )
-            + _ratio(rec.get("time_total_s"), peer_wall)
+            + _ratio(share, peer_wall)
             + _ratio(defacing, peer_wall)
             + ("" if rec.get("status") == "pass" else f"  {rec.get('status')}: {rec.get('reason', '')}")
         )
@@ -217,7 +234,8 @@ def main(argv=None) -> int:
     _image_table(images)
     print(
         "\nratio: the app over the peer (participant: wall, or CPU seconds, over the peer's summed over its"
-        " images; image: the image's summed stage times, time_total_s, over the peer's wall on it;"
+        " images; image: its share, the image's stage times with the session's registration and second"
+        " route shared by the session's images (each record repeats them in time_total_s), over the peer's wall on it;"
         " deface: the same for the registration, co-registration and removal stages alone, the peer's own job)"
     )
     print(f"load average at end: {Path('/proc/loadavg').read_text().strip()}")
