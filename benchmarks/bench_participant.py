@@ -163,7 +163,7 @@ def _image_table(rows: list[tuple[str, dict, tuple | None]]) -> None:
         cols = [rec.get(key) for _, key in STAGES]
         n = sessions.count(session)
         # the image's own stages and its share of its session's (the registration, the second route)
-        share = _image_seconds(rec, [key for _, key in STAGES[:-1]], n)
+        share = _image_seconds(rec, [key for _, key in STAGES if key != "time_total_s"], n)
         # the peer's own job: the registration(s) and the removal, no check
         defacing = _image_seconds(rec, DEFACING_STAGES, n)
         peer_wall, peer_peak = (peer[0], peer[1]) if peer and peer[2] == 0 else (None, None)

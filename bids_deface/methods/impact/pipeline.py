@@ -24,9 +24,10 @@ Determinism. ANTs threading follows ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS``, wh
 reads once per process (at its first multithreaded call); this module sets no global state
 at import. Original and defaced are processed with the same thread count (the workflow
 runs both halves, :func:`~bids_deface.methods.impact.metrics.impact_original` and
-:func:`~bids_deface.methods.impact.metrics.impact_metrics`, on one thread). At a given thread count the same input gives the same metrics (``time_*`` keys
-aside), within a process and across runs; N4's result moves in the last digits with the
-thread count, which is why the workflow and the tests run ANTs on one thread:
+:func:`~bids_deface.methods.impact.metrics.impact_metrics`, on one thread). At a given
+thread count the same input gives the same metrics (``time_*`` keys aside), within a
+process and across runs; N4's result moves in the last digits with the thread count, which
+is why the workflow and the tests run ANTs on one thread:
 
 * the affine stages use Mattes mutual information with seeded random sampling
   (reproducible on one thread; global correlation, which ANTs' "Repro" presets use for
